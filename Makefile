@@ -1,0 +1,41 @@
+# rootwatch developer entry points. Every target creates .venv and installs what it needs.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+STAMP := $(VENV)/.installed
+export PATH := $(BIN):$(PATH)
+export SAM_CLI_TELEMETRY := 0
+export AWS_DEFAULT_REGION ?= us-east-1
+
+.PHONY: install lint typecheck test bench demo clean
+
+$(STAMP): pyproject.toml layers/shared/requirements.txt
+	@test -x $(BIN)/python || "$$(scripts/find-python)" -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+	@for handler in functions/*/app.py; do \
+		[ -e "$$handler" ] || continue; \
+		$(BIN)/mypy --strict --follow-imports=silent "$$handler" || exit 1; \
+	done
+
+test: lint typecheck
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+demo: $(STAMP)
+	$(BIN)/rootwatch scan events/ --output table
+
+clean:
+	rm -rf $(VENV) .aws-sam .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""rootwatch: monitor of AWS root-user activity."""

@@ -1,0 +1,19 @@
+"""Names of the resources a spoke deploys, shared by the templates and tamper detection.
+
+The spoke template names its rules, delivery role and stack with these, so tamper rules
+can narrow EventBridge, IAM and CloudFormation events to rootwatch's own resources.
+"""
+
+from __future__ import annotations
+
+RULE_NAME_PREFIX = "rootwatch-"
+ROOT_ACTIVITY_RULE = "rootwatch-root-activity"
+TAMPER_RULE = "rootwatch-tamper"
+HEARTBEAT_RULE = "rootwatch-heartbeat"
+DELIVERY_ROLE_PREFIX = "rootwatch-delivery-"
+SPOKE_STACK_PREFIX = "rootwatch-spoke"
+PROTECTION_POLICY_PREFIX = "rootwatch-protection-"
+# Heartbeats are the scheduled events of the spoke's heartbeat rule: EventBridge stamps
+# them `aws.events` / `Scheduled Event`, which PutEvents cannot forge.
+HEARTBEAT_SOURCE = "aws.events"
+HEARTBEAT_DETAIL_TYPE = "Scheduled Event"
