@@ -49,6 +49,19 @@ class EventFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class TimelineEntry:
+    """One event of an incident, as a row of the email's timeline table."""
+
+    event_time: str
+    event_name: str
+    severity: str
+    region: str | None = None
+    source_ip: str | None = None
+    outcome: str | None = None
+    event_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class IncidentFacts:
     incident_id: str
     severity: str
@@ -58,6 +71,8 @@ class IncidentFacts:
     event_names: dict[str, int] = field(default_factory=dict)
     regions: tuple[str, ...] = ()
     actor: str | None = None
+    # The incident's events so far, oldest first (the producer caps how many it sends).
+    timeline: tuple[TimelineEntry, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +81,15 @@ class UpdateFacts:
 
     new_events: int
     event_names: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SpokeFacts:
+    """The spoke a silent-spoke alert is about."""
+
+    region: str
+    last_heartbeat: str | None = None
+    interval_minutes: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +103,8 @@ class Alert:
     update: UpdateFacts | None = None
     previous_severity: str | None = None
     detail: str | None = None
+    spoke: SpokeFacts | None = None
+    raised_at: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -89,6 +115,7 @@ class Alert:
         incident = data.get("incident")
         event = data.get("event")
         update = data.get("update")
+        spoke = data.get("spoke")
         return cls(
             alert_id=str(data["alert_id"]),
             kind=data["kind"],
@@ -101,7 +128,15 @@ class Alert:
                 }
             ),
             incident=(
-                IncidentFacts(**{**incident, "regions": tuple(incident.get("regions") or ())})
+                IncidentFacts(
+                    **{
+                        **incident,
+                        "regions": tuple(incident.get("regions") or ()),
+                        "timeline": tuple(
+                            TimelineEntry(**entry) for entry in incident.get("timeline") or ()
+                        ),
+                    }
+                )
                 if incident
                 else None
             ),
@@ -111,4 +146,6 @@ class Alert:
             update=UpdateFacts(**update) if update else None,
             previous_severity=data.get("previous_severity"),
             detail=data.get("detail"),
+            spoke=SpokeFacts(**spoke) if spoke else None,
+            raised_at=data.get("raised_at"),
         )
