@@ -1,0 +1,1 @@
+"""`rootwatch local`: the hub on this machine, on moto's server, from the project's templates."""
