@@ -9,6 +9,9 @@ every listing the command line offers is a Query, never a Scan:
 - incident: `INCIDENT#<inc>` / `INCIDENT`; gsi1 `INCIDENTS#ACCOUNT#<acct>` / `t#inc`;
   gsi2 `INCIDENTS#<yyyy-mm>` / `t#inc` (t = opened at).
 - open incident of an actor: `ACTOR#<acct>#<actor>` / `ACTOR` (no index).
+- AssumeRoot session granted on an account: `ACCOUNT#<target acct>` / `ASSUMEROOT#<session>`
+  (session = the temporary access key id, else the AssumeRoot event id; who called
+  AssumeRoot, read with the account's entry in one Query; expires after a day; no index).
 - spoke: `SPOKE#<acct>#<region>` / `SPOKE`; gsi1 `SPOKES#ACCOUNT#<acct>` / `<region>`;
   gsi2 `SPOKES` / `<last heartbeat>#<acct>#<region>` (stalest first).
 - account entry: `ACCOUNT#<acct>` / `ACCOUNT`; gsi2 `ACCOUNTS` / `<acct>`.
@@ -88,6 +91,10 @@ def incident_index_keys(
 
 def actor_key(account_id: str, actor: str) -> dict[str, str]:
     return {PK: f"ACTOR#{account_id}#{actor}", SK: "ACTOR"}
+
+
+def assumed_root_key(account_id: str, session_id: str) -> dict[str, str]:
+    return {PK: f"ACCOUNT#{account_id}", SK: f"ASSUMEROOT#{session_id}"}
 
 
 def spoke_key(account_id: str, region: str) -> dict[str, str]:
