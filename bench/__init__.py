@@ -1,0 +1,1 @@
+"""`make bench`: performance checks of rootwatch, run as `python -m bench [SECTION]`."""
