@@ -1,0 +1,248 @@
+"""`rootwatch scan`: find root activity, and tamper by anyone, in CloudTrail files.
+
+Records stream file by file; only the events kept (root activity is rare) are held, so they
+can be printed once each (an eventID seen in several files is one event), oldest first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, TextIO
+
+from rootwatch.cli.output import (
+    Column,
+    ProgressBar,
+    write_csv,
+    write_jsonl,
+    write_table,
+)
+from rootwatch.detection import classify, might_be_kept
+from rootwatch.keys import iso
+from rootwatch.model import Classification, CloudTrailRecord, Severity
+from rootwatch.reader import Reader, RecordError
+
+OUTPUTS: Final = ("jsonl", "table", "csv")
+KEYS: Final = (
+    "event_id",
+    "event_time",
+    "account_id",
+    "region",
+    "event_source",
+    "event_name",
+    "severity",
+    "rules",
+    "outcome",
+    "mfa",
+    "source_ip",
+    "user_agent",
+    "assumed_root",
+    "invoked_by",
+    "tamper",
+    "file",
+)
+TABLE_COLUMNS: Final = (
+    Column("event_time", "TIME (UTC)"),
+    Column("severity", "SEVERITY"),
+    Column("account_id", "ACCOUNT"),
+    Column("region", "REGION", min_width=9),
+    Column("source_ip", "SOURCE IP", min_width=9, max_width=39),
+    Column("summary", "WHAT HAPPENED", min_width=24),
+)
+# Below this much input a scan is over before a progress bar would tell anything.
+PROGRESS_MIN_BYTES: Final = 32 * 1024 * 1024
+
+_SEVERITIES: Final = tuple(severity.label for severity in Severity)
+_PROGRAM: Final = "rootwatch scan"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    record: CloudTrailRecord
+    classification: Classification
+    file: str
+
+    def row(self) -> dict[str, Any]:
+        """The event with exactly the keys of `KEYS`."""
+        record, classification = self.record, self.classification
+        return {
+            "event_id": record.event_id,
+            "event_time": iso(record.event_time),
+            "account_id": record.account_id,
+            "region": record.aws_region,
+            "event_source": record.event_source,
+            "event_name": record.event_name,
+            "severity": classification.severity.label,
+            "rules": list(classification.rules),
+            "outcome": classification.outcome,
+            "mfa": classification.mfa,
+            "source_ip": record.source_ip,
+            "user_agent": record.user_agent,
+            "assumed_root": classification.assumed_root,
+            "invoked_by": classification.invoked_by,
+            "tamper": classification.tamper,
+            "file": self.file,
+        }
+
+    def table_row(self) -> dict[str, Any]:
+        return {
+            "event_time": self.record.event_time,
+            "severity": self.classification.severity,
+            "account_id": self.record.account_id,
+            "region": self.record.aws_region,
+            "source_ip": self.record.source_ip,
+            "summary": self.classification.summary,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ScanResult:
+    findings: list[Finding]
+    records_read: int
+    files_read: int
+    duplicates: int
+    unreadable: int
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "scan",
+        help="find root activity in CloudTrail files",
+        description=(
+            "Find root-user activity, and tamper with rootwatch or CloudTrail by anyone, in "
+            "CloudTrail log files (.json, .json.gz), single records, EventBridge events, "
+            "JSON arrays and JSON lines, given as files or directories (read recursively). "
+            "Each event is printed once, oldest first; a summary goes to stderr."
+        ),
+        epilog=(
+            "exit status: 2 if an input could not be read, else 1 if an event reached "
+            "--fail-on, else 0"
+        ),
+    )
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="file or directory to scan")
+    parser.add_argument(
+        "--output", choices=OUTPUTS, default="jsonl", help="output format (default: jsonl)"
+    )
+    parser.add_argument(
+        "--min-severity",
+        choices=_SEVERITIES,
+        default=Severity.INFO.label,
+        metavar="S",
+        help=f"print only events at least this severe ({', '.join(_SEVERITIES)})",
+    )
+    parser.add_argument(
+        "--fail-on",
+        choices=_SEVERITIES,
+        default=None,
+        metavar="S",
+        help="exit with status 1 when an event at least this severe is found",
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    result = scan(args.paths, stderr=sys.stderr)
+    minimum = Severity.parse(args.min_severity)
+    shown = [f for f in result.findings if f.classification.severity >= minimum]
+    try:
+        _write(shown, args.output, sys.stdout)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader of our output went away (`| head`); say nothing more to it.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    print(summary_line(result, shown=len(shown)), file=sys.stderr)
+
+    if result.unreadable:
+        return 2
+    if args.fail_on is not None:
+        threshold = Severity.parse(args.fail_on)
+        if any(f.classification.severity >= threshold for f in result.findings):
+            return 1
+    return 0
+
+
+def scan(paths: Sequence[str], *, stderr: TextIO) -> ScanResult:
+    """Read every input under `paths`, naming each unusable one on `stderr`."""
+    progress: ProgressBar | None = None
+
+    def report(error: RecordError) -> None:
+        if progress is not None:
+            progress.clear()
+        print(f"{_PROGRAM}: {error}", file=stderr)
+
+    reader = Reader(keep=might_be_kept, on_error=report)
+    files = reader.input_files(paths)
+    sizes = [_size(path) for path in files]
+    if stderr.isatty() and sum(sizes) >= PROGRESS_MIN_BYTES:
+        progress = ProgressBar(sum(sizes), stderr)
+
+    found: dict[str, Finding] = {}
+    duplicates = 0
+    for path, size in zip(files, sizes, strict=True):
+        for record in reader.read_file(path):
+            classification = classify(record)
+            if classification is None:
+                continue
+            if record.event_id in found:
+                duplicates += 1
+                continue
+            found[record.event_id] = Finding(record, classification, str(path))
+        if progress is not None:
+            progress.advance(size)
+    if progress is not None:
+        progress.clear()
+
+    findings = sorted(found.values(), key=lambda f: (f.record.event_time, f.record.event_id))
+    return ScanResult(
+        findings=findings,
+        records_read=reader.records_read,
+        files_read=reader.files_read,
+        duplicates=duplicates,
+        unreadable=reader.errors,
+    )
+
+
+def summary_line(result: ScanResult, *, shown: int) -> str:
+    """One line: what was read, what was found by severity, what could not be read."""
+    counts = Counter(f.classification.severity for f in result.findings)
+    by_severity = ", ".join(
+        f"{counts[severity]} {severity.label}" for severity in sorted(Severity, reverse=True)
+    )
+    found = len(result.findings)
+    parts = [
+        f"{_PROGRAM}: {_plural(result.records_read, 'record')} "
+        f"in {_plural(result.files_read, 'file')}",
+        f"{_plural(found, 'root or tamper event')} ({by_severity})",
+    ]
+    if shown != found:
+        parts.append(f"{shown} shown")
+    if result.duplicates:
+        parts.append(f"{_plural(result.duplicates, 'duplicate')} skipped")
+    parts.append(f"{_plural(result.unreadable, 'unreadable input')}")
+    return "; ".join(parts)
+
+
+def _write(findings: Sequence[Finding], output: str, stream: TextIO) -> None:
+    if output == "table":
+        if findings:
+            write_table([f.table_row() for f in findings], TABLE_COLUMNS, stream)
+    elif output == "csv":
+        write_csv((f.row() for f in findings), KEYS, stream)
+    else:
+        write_jsonl((f.row() for f in findings), stream)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
