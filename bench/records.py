@@ -122,26 +122,27 @@ class RecordFactory:
     def __init__(self, rng: random.Random, accounts: int = 12) -> None:
         self.rng = rng
         self.accounts = [self._account() for _ in range(accounts)]
-        builders: dict[Callable[[Where], Record], int] = {
+        regional: dict[Callable[[Where], Record], int] = {
             self._service_assume_role: 16,
             self._kms_call: 12,
             self._ec2_describe: 14,
             self._ssm_instance_poll: 11,
             self._logs_call: 8,
             self._config_bucket_read: 9,
-            self._iam_read: 5,
             self._ec2_write: 3,
             self._service_read: 6,
             self._sso_console_login: 1,
             self._service_event: 1,
         }
-        self._builders = list(builders)
-        self._builder_weights = list(builders.values())
+        # IAM is a global service: CloudTrail logs its calls in us-east-1.
+        in_us_east_1 = regional | {self._iam_read: 5}
+        self._regional = (list(regional), list(regional.values()))
+        self._us_east_1 = (list(in_us_east_1), list(in_us_east_1.values()))
 
     def background(self, where: Where) -> Record:
         """An ordinary record: never root activity, never tamper."""
-        builder = self.rng.choices(self._builders, self._builder_weights)[0]
-        return builder(where)
+        builders, weights = self._us_east_1 if where.region == "us-east-1" else self._regional
+        return self.rng.choices(builders, weights)[0](where)
 
     def root(self, where: Where) -> tuple[str, Record]:
         """A root event that fits the region, and the name of its kind."""
@@ -154,7 +155,7 @@ class RecordFactory:
     def tamper_by_other(self, where: Where) -> Record:
         """A CloudTrail change that is tamper whoever makes it, here by an admin's session."""
         name = self.rng.choice(("UpdateTrail", "PutEventSelectors", "StopLogging"))
-        trail_arn = f"arn:aws:cloudtrail:us-east-1:{where.account_id}:trail/org-audit-trail"
+        trail_arn = f"arn:aws:cloudtrail:{where.region}:{where.account_id}:trail/org-audit-trail"
         request: Record = {"name": trail_arn}
         response: Record | None = None
         if name == "UpdateTrail":
@@ -501,7 +502,7 @@ class RecordFactory:
         name = self.rng.choice(("GetRole", "ListAttachedRolePolicies", "ListRolePolicies"))
         caller = where.account.roles[self.rng.choice((9, 10, 11))]
         return self._api_call(
-            Where(where.account, "us-east-1", where.moment),
+            where,
             self._role_identity(where, caller),
             "iam.amazonaws.com",
             name,
@@ -667,8 +668,6 @@ class RecordFactory:
                     "createDate": where.moment.strftime("%b %d, %Y, %I:%M:%S %p"),
                 }
             }
-        if source == "iam.amazonaws.com" or name == "StopLogging":
-            where = Where(where.account, "us-east-1", where.moment)
         return self._api_call(
             where,
             self._root_identity(where, console=True),
@@ -734,7 +733,7 @@ class RecordFactory:
             "accessKeyId": "",
         }
         record = self._api_call(
-            Where(where.account, "us-east-1", where.moment),
+            where,
             identity,
             "signin.amazonaws.com",
             "ConsoleLogin",
