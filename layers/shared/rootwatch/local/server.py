@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import urllib.request
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
@@ -30,6 +30,16 @@ DUMMY_ACCESS_KEY_ID = "testing"
 DUMMY_SECRET_ACCESS_KEY = "testing"  # noqa: S105 (moto's dummy credentials, not a secret)
 
 
+@cache
+def _session(access_key_id: str, secret_access_key: str, region: str) -> boto3.Session:
+    # One session per identity, so service models are loaded once per process.
+    return boto3.Session(
+        aws_access_key_id=access_key_id,
+        aws_secret_access_key=secret_access_key,
+        region_name=region,
+    )
+
+
 @dataclass(frozen=True)
 class Endpoint:
     """Where and how to reach the embedded AWS: what `--endpoint-url` and boto3 need."""
@@ -39,13 +49,9 @@ class Endpoint:
     access_key_id: str = DUMMY_ACCESS_KEY_ID
     secret_access_key: str = DUMMY_SECRET_ACCESS_KEY
 
-    @cached_property
+    @property
     def session(self) -> boto3.Session:
-        return boto3.Session(
-            aws_access_key_id=self.access_key_id,
-            aws_secret_access_key=self.secret_access_key,
-            region_name=self.region,
-        )
+        return _session(self.access_key_id, self.secret_access_key, self.region)
 
     @cached_property
     def _clients(self) -> dict[str, Any]:
