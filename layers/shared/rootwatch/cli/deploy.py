@@ -179,7 +179,7 @@ def _add_spoke_parameter_options(parser: argparse.ArgumentParser) -> None:
     hub.add_argument(
         "--hub-bus-arn",
         default=None,
-        help="ARN of the hub event bus (default: output HubEventBusArn of the hub stack)",
+        help="ARN of the hub event bus (default: output EventBusArn of the hub stack)",
     )
     hub.add_argument(
         "--hub-stack-name",

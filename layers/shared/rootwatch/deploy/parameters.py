@@ -22,7 +22,7 @@ MAX_HEARTBEAT_MINUTES: Final = 60
 DEFAULT_HEARTBEAT_MINUTES: Final = 15
 DEFAULT_PROTECTION_REGION: Final = "us-east-1"
 # The hub stack's output naming its bus.
-HUB_BUS_OUTPUT: Final = "HubEventBusArn"
+HUB_BUS_OUTPUT: Final = "EventBusArn"
 
 
 class ParameterError(ValueError):
