@@ -7,7 +7,7 @@ export PATH := $(BIN):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: install lint typecheck test bench demo clean
+.PHONY: install lint typecheck test templates bench demo clean
 
 $(STAMP): pyproject.toml layers/shared/requirements.txt
 	@test -x $(BIN)/python || "$$(scripts/find-python)" -m venv $(VENV)
@@ -30,6 +30,10 @@ typecheck: $(STAMP)
 
 test: lint typecheck
 	$(BIN)/python -m pytest
+
+# cfn-lint, sam validate --lint and sam build of the stacks (also part of `make test`).
+templates: $(STAMP)
+	$(BIN)/python -m pytest -q -m templates tests/templates
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
