@@ -1,0 +1,349 @@
+"""The processor service on small in-memory fakes of its store and queues.
+
+Classification, planned windows, AssumeRoot attribution and the alert contents, without
+AWS; the DynamoDB and SQS adapters are covered against moto in tests/integration.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from rootwatch.adapters.audit import (
+    AccountContext,
+    ClaimResult,
+    ConcurrentUpdateError,
+    EventClaim,
+    EventOutcome,
+    IncidentStepWrite,
+    OpenIncident,
+    StoredEvent,
+)
+from rootwatch.adapters.queues import DeadLetter
+from rootwatch.alerts import AccountInfo, Alert
+from rootwatch.incidents import AssumeRootGrant, Incident, IncidentPolicy
+from rootwatch.model import PlannedWindow
+from rootwatch.services.processing import (
+    InboundMessage,
+    Processor,
+    ProcessorSettings,
+)
+
+from tests.support.events import sample_event, variant
+
+NOW = datetime(2026, 11, 28, 15, 0, tzinfo=UTC)
+CALLER = (
+    "arn:aws:sts::777788889999:assumed-role/"
+    "AWSReservedSSO_RootAccessAdmin_9f8e7d6c5b4a3921/mlopez@example.com"
+)
+
+
+class MemoryAuditStore:
+    """The audit store's contract, kept in dictionaries."""
+
+    def __init__(self) -> None:
+        self.events: dict[str, StoredEvent] = {}
+        self.outcomes: dict[str, EventOutcome] = {}
+        self.pointers: dict[tuple[str, str], tuple[Incident, int]] = {}
+        self.incidents: dict[str, Incident] = {}
+        self.accounts: dict[str, AccountContext] = {}
+        self.grants: list[AssumeRootGrant] = []
+        self.conflicts_to_raise = 0
+        self.account_reads = 0
+
+    def claim_event(self, claim: EventClaim) -> ClaimResult:
+        existing = self.events.get(claim.event_id)
+        if existing is not None:
+            return ClaimResult(stored=existing, fresh=False)
+        stored = StoredEvent(
+            event_id=claim.event_id,
+            state="claimed",
+            lease_until=claim.lease_until,
+            claimed_by=claim.claimed_by,
+            alert=None,
+            item={},
+        )
+        self.events[claim.event_id] = stored
+        return ClaimResult(stored=stored, fresh=True)
+
+    def take_over(
+        self, stored: StoredEvent, *, claimed_by: str, lease_until: datetime
+    ) -> StoredEvent | None:
+        current = self.events[stored.event_id]
+        if current.claimed_by != stored.claimed_by:
+            return None
+        taken = dataclasses.replace(current, claimed_by=claimed_by, lease_until=lease_until)
+        self.events[stored.event_id] = taken
+        return taken
+
+    def load_account(self, account_id: str, *, now: datetime) -> AccountContext:
+        self.account_reads += 1
+        context = self.accounts.get(account_id, AccountContext(AccountInfo(account_id)))
+        grants = tuple(g for g in self.grants if g.target_account_id == account_id)
+        return dataclasses.replace(context, grants=context.grants + grants)
+
+    def load_open_incident(self, account_id: str, actor: str) -> OpenIncident:
+        incident, version = self.pointers.get((account_id, actor), (None, 0))
+        return OpenIncident(incident=incident, version=version)
+
+    def apply_step(self, step: IncidentStepWrite) -> dict[str, StoredEvent]:
+        if self.conflicts_to_raise:
+            self.conflicts_to_raise -= 1
+            raise ConcurrentUpdateError("the pointer moved")
+        _incident, version = self.pointers.get((step.account_id, step.actor), (None, 0))
+        if version != step.expected_version:
+            raise ConcurrentUpdateError("the pointer moved")
+        self.pointers[(step.account_id, step.actor)] = (step.current, version + 1)
+        for incident in step.changed:
+            self.incidents[incident.incident_id] = incident
+        stored = {}
+        for outcome in step.events:
+            event = dataclasses.replace(
+                self.events[outcome.claim.event_id],
+                state="alerting" if outcome.alert else "done",
+                alert=outcome.alert,
+            )
+            self.events[event.event_id] = stored[event.event_id] = event
+            self.outcomes[event.event_id] = outcome
+        self.grants.extend(step.grants)
+        return stored
+
+    def finish_events(self, events: Sequence[StoredEvent], *, now: datetime) -> None:
+        for event in events:
+            self.events[event.event_id] = dataclasses.replace(event, state="done", alert=None)
+
+    def release_events(self, events: Sequence[StoredEvent]) -> None:
+        for event in events:
+            self.events[event.event_id] = dataclasses.replace(
+                event, lease_until=datetime.fromtimestamp(0, UTC)
+            )
+
+
+class MemoryQueues:
+    def __init__(self) -> None:
+        self.alerts: list[Alert] = []
+        self.dead_letters: list[DeadLetter] = []
+        self.failures_to_raise = 0
+
+    def send_alerts(self, alerts: Sequence[Alert]) -> set[str]:
+        if self.failures_to_raise:
+            self.failures_to_raise -= 1
+            raise ConnectionError("queue unreachable")
+        self.alerts.extend(alerts)
+        return set()
+
+    def send_dead_letters(self, letters: Sequence[DeadLetter]) -> set[str]:
+        self.dead_letters.extend(letters)
+        return set()
+
+
+@pytest.fixture
+def store() -> MemoryAuditStore:
+    return MemoryAuditStore()
+
+
+@pytest.fixture
+def queues() -> MemoryQueues:
+    return MemoryQueues()
+
+
+def processor(
+    store: MemoryAuditStore, queues: MemoryQueues, *, allowed: frozenset[str] = frozenset()
+) -> Processor:
+    settings = ProcessorSettings(
+        policy=IncidentPolicy(window=timedelta(minutes=60), update_interval=timedelta(minutes=5)),
+        retention=timedelta(days=400),
+        allowed_accounts=allowed,
+    )
+    return Processor(store, queues, queues, settings, clock=lambda: NOW)
+
+
+def messages(*events: dict[str, Any]) -> list[InboundMessage]:
+    return [
+        InboundMessage(message_id=f"m{index}", body=json.dumps(event))
+        for index, event in enumerate(events)
+    ]
+
+
+def test_a_planned_window_lowers_high_to_low_but_never_lowers_critical(
+    store: MemoryAuditStore, queues: MemoryQueues
+) -> None:
+    account = "111122223333"
+    store.accounts[account] = AccountContext(
+        account=AccountInfo(account, name="Acme payer", partner="Acme"),
+        windows=(
+            PlannedWindow(
+                window_id="w1",
+                account_id=account,
+                starts_at=datetime(2026, 11, 28, 14, 0, tzinfo=UTC),
+                ends_at=datetime(2026, 11, 28, 16, 0, tzinfo=UTC),
+                created_by="alice@example.com",
+                reason="close the payer's old support case",
+            ),
+        ),
+    )
+    high = variant(
+        sample_event("root-console-create-user"), account=account, source_ip="198.51.100.9"
+    )
+    high["detail"]["eventTime"] = "2026-11-28T14:30:00Z"
+    critical = variant(sample_event("root-create-access-key-console"), source_ip="198.51.100.9")
+    critical["detail"]["eventTime"] = "2026-11-28T14:31:00Z"
+
+    processor(store, queues).process(messages(high))
+
+    lowered = store.outcomes[high["detail"]["eventID"]]
+    assert lowered.severity.label == "low"
+    assert "planned" in lowered.rules
+    assert (lowered.planned_by, lowered.account_name) == ("alice@example.com", "Acme payer")
+    assert queues.alerts == []
+
+    processor(store, queues).process(messages(critical))
+
+    kept = store.outcomes[critical["detail"]["eventID"]]
+    assert kept.severity.label == "critical"
+    assert kept.incident_id == lowered.incident_id
+    (alert,) = queues.alerts
+    assert (alert.kind, alert.severity) == ("first", "critical")
+    assert alert.event is not None
+    assert alert.event.planned_by == "alice@example.com"
+    assert alert.event.planned_reason == "close the payer's old support case"
+    assert alert.account.partner == "Acme"
+    assert alert.incident is not None
+    assert alert.incident.event_count == 2
+
+
+def test_an_assume_root_session_is_one_incident_of_its_caller_across_batches(
+    store: MemoryAuditStore, queues: MemoryQueues
+) -> None:
+    call = sample_event("assume-root-call")
+    session_read = sample_event("assumed-root-delete-bucket-policy")
+    session_high = variant(
+        sample_event("assumed-root-create-login-profile"),
+        at=datetime(2026, 11, 25, 11, 24, tzinfo=UTC),
+        userIdentity=session_read["detail"]["userIdentity"],
+    )
+
+    processor(store, queues).process(messages(call))
+    processor(store, queues).process(messages(session_read, session_high))
+
+    read_outcome = store.outcomes[session_read["detail"]["eventID"]]
+    high_outcome = store.outcomes[session_high["detail"]["eventID"]]
+    assert read_outcome.actor == high_outcome.actor == CALLER
+    assert read_outcome.assumed_root_caller == CALLER
+    assert read_outcome.incident_id == high_outcome.incident_id
+    (alert,) = queues.alerts
+    assert alert.kind == "first"
+    assert alert.event is not None
+    assert alert.event.assumed_root_caller == CALLER
+    assert alert.event.event_name == "CreateLoginProfile"
+    assert alert.incident is not None
+    assert alert.incident.actor == CALLER
+    assert alert.account.account_id == "444455556666"
+
+
+def test_an_assume_root_call_attributes_its_session_in_the_same_batch(
+    store: MemoryAuditStore, queues: MemoryQueues
+) -> None:
+    session = sample_event("assumed-root-delete-bucket-policy")
+
+    processor(store, queues).process(messages(session, sample_event("assume-root-call")))
+
+    assert store.outcomes[session["detail"]["eventID"]].actor == CALLER
+
+
+def test_a_session_seen_before_its_assume_root_call_belongs_to_its_source_ip(
+    store: MemoryAuditStore, queues: MemoryQueues
+) -> None:
+    session = sample_event("assumed-root-delete-bucket-policy")
+
+    processor(store, queues).process(messages(session))
+
+    outcome = store.outcomes[session["detail"]["eventID"]]
+    assert (outcome.actor, outcome.assumed_root_caller) == ("assumed-root:192.0.2.15", None)
+
+
+def test_one_account_read_serves_every_event_of_the_batch(
+    store: MemoryAuditStore, queues: MemoryQueues
+) -> None:
+    base = sample_event("root-api-key-list-buckets")
+    burst = [variant(base, event_id=f"burst-{n}") for n in range(10)]
+
+    report = processor(store, queues).process(messages(*burst))
+
+    assert store.account_reads == 1
+    assert report.stored == 10
+    assert report.incidents_opened == 1
+    assert len(store.incidents) == 1
+
+
+def test_a_step_that_lost_a_race_is_redone_on_the_fresh_pointer(
+    store: MemoryAuditStore, queues: MemoryQueues
+) -> None:
+    store.conflicts_to_raise = 2
+
+    report = processor(store, queues).process(messages(sample_event("console-login-no-mfa")))
+
+    assert report.failures == {}
+    assert [alert.kind for alert in queues.alerts] == ["first"]
+
+
+def test_an_event_another_invocation_holds_is_retried_later_not_processed_twice(
+    store: MemoryAuditStore, queues: MemoryQueues
+) -> None:
+    event = sample_event("console-login-no-mfa")
+    event_id = event["detail"]["eventID"]
+    store.events[event_id] = StoredEvent(
+        event_id=event_id,
+        state="claimed",
+        lease_until=NOW + timedelta(seconds=20),
+        claimed_by="another-invocation",
+        alert=None,
+        item={},
+    )
+
+    report = processor(store, queues).process(messages(event))
+
+    assert report.failures == {"m0": "another invocation is processing this event"}
+    assert queues.alerts == []
+
+
+def test_an_event_whose_claimer_died_before_its_incident_step_is_processed(
+    store: MemoryAuditStore, queues: MemoryQueues
+) -> None:
+    event = sample_event("console-login-no-mfa")
+    event_id = event["detail"]["eventID"]
+    store.events[event_id] = StoredEvent(
+        event_id=event_id,
+        state="claimed",
+        lease_until=NOW - timedelta(seconds=1),
+        claimed_by="a-dead-invocation",
+        alert=None,
+        item={},
+    )
+
+    report = processor(store, queues).process(messages(event))
+
+    assert report.failures == {}
+    assert [alert.kind for alert in queues.alerts] == ["first"]
+    assert store.events[event_id].state == "done"
+
+
+def test_untrusted_events_never_reach_the_store(
+    store: MemoryAuditStore, queues: MemoryQueues
+) -> None:
+    forged = variant(sample_event("console-login-no-mfa"), event_id="forged", source="custom.app")
+    stranger = variant(sample_event("console-login-no-mfa"), event_id="x", account="999999999999")
+    not_root = sample_event("heartbeat-scheduled-event")
+
+    report = processor(store, queues, allowed=frozenset({"111122223333"})).process(
+        messages(forged, stranger, not_root)
+    )
+
+    assert report.rejected == 3
+    assert report.failures == {}
+    assert store.events == {}
+    assert queues.dead_letters == []
