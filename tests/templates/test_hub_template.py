@@ -11,6 +11,7 @@ import ast
 import json
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -778,19 +779,14 @@ _ROLE_PREFIXES: dict[str, dict[str, Any]] = {
             "dynamodb:PutItem",
             "dynamodb:UpdateItem",
             "dynamodb:Query",
-            "dynamodb:ConditionCheckItem",
+            "dynamodb:BatchWriteItem",
         },
         "send": {"NotifyQueue", "IngestDeadLetterQueue"},
         "receive": {"IngestQueue"},
         "other": set(),
     },
     "Notifier": {
-        "dynamodb": {
-            "dynamodb:GetItem",
-            "dynamodb:PutItem",
-            "dynamodb:UpdateItem",
-            "dynamodb:Query",
-        },
+        "dynamodb": {"dynamodb:PutItem", "dynamodb:Query"},
         "send": {"NotifyDeadLetterQueue"},
         "receive": {"NotifyQueue"},
         "other": {"secretsmanager:GetSecretValue"},
@@ -813,6 +809,81 @@ _ROLE_PREFIXES: dict[str, dict[str, Any]] = {
         "other": set(),
     },
 }
+
+
+# boto3 calls the adapters make, and the IAM action each needs.
+_CALL_ACTIONS = {
+    "get_item": "dynamodb:GetItem",
+    "put_item": "dynamodb:PutItem",
+    "update_item": "dynamodb:UpdateItem",
+    "delete_item": "dynamodb:DeleteItem",
+    "query": "dynamodb:Query",
+    "scan": "dynamodb:Scan",
+    "batch_get_item": "dynamodb:BatchGetItem",
+    "batch_write_item": "dynamodb:BatchWriteItem",
+    "send_message": "sqs:SendMessage",
+    "send_message_batch": "sqs:SendMessage",
+    "publish": "sns:Publish",
+    "send_email": "ses:SendEmail",
+    "get_secret_value": "secretsmanager:GetSecretValue",
+}
+# Operations inside transact_write_items, written as the keys of its items.
+_TRANSACTION_ACTIONS = {
+    "Put": "dynamodb:PutItem",
+    "Update": "dynamodb:UpdateItem",
+    "Delete": "dynamodb:DeleteItem",
+    "ConditionCheck": "dynamodb:ConditionCheckItem",
+}
+# Helpers that call AWS on the caller's behalf.
+_HELPER_ACTIONS = {"SecretsProvider": "secretsmanager:GetSecretValue"}
+
+
+def _actions_of_module(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    actions: set[str] = set()
+    transactions = False
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            if node.func.attr in _CALL_ACTIONS:
+                actions.add(_CALL_ACTIONS[node.func.attr])
+            transactions = transactions or node.func.attr == "transact_write_items"
+        if isinstance(node, ast.Name) and node.id in _HELPER_ACTIONS:
+            actions.add(_HELPER_ACTIONS[node.id])
+    if transactions:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Dict):
+                for key in node.keys:
+                    if isinstance(key, ast.Constant) and key.value in _TRANSACTION_ACTIONS:
+                        actions.add(_TRANSACTION_ACTIONS[key.value])
+    return actions
+
+
+def _actions_of_handler(handler: Path) -> set[str]:
+    """What the handler's adapters call: the adapters it imports, read for boto3 calls."""
+    package = REPO / "layers" / "shared"
+    actions: set[str] = set()
+    for node in ast.walk(ast.parse(handler.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+            "rootwatch.adapters."
+        ):
+            module = package / Path(*str(node.module).split("."))
+            actions |= _actions_of_module(module.with_suffix(".py"))
+    return actions
+
+
+@pytest.mark.parametrize(("logical_id", "name"), FUNCTIONS.items())
+def test_each_role_allows_what_its_handler_calls(hub: Template, logical_id: str, name: str) -> None:
+    handler = REPO / "functions" / name / "app.py"
+    if not handler.is_file():
+        pytest.skip(f"functions/{name}/app.py is not written yet (the build test fails)")
+    needed = _actions_of_handler(handler)
+    assert needed, f"{name}: no AWS call found in its adapters"
+    role = f"{logical_id.removesuffix('Function')}Role"
+    for parameters in _PRIVILEGE_CASES:
+        granted = set(_role_statements(_deployed_statements(hub, parameters), role))
+        email = {"ses:SendEmail"} if "SesSender" in parameters else {"sns:Publish"}
+        other_email = {"ses:SendEmail", "sns:Publish"} - email
+        assert needed - other_email <= granted, (name, parameters)
 
 
 def test_notifier_reads_only_slack_secrets_and_sends_only_as_the_sender(hub: Template) -> None:
