@@ -225,6 +225,8 @@ def test_event_times_are_utc() -> None:
         2026, 11, 28, 14, 2, 11, tzinfo=UTC
     )
     assert parse_record(record(eventTime="2026-11-28T14:02:11")).event_time.tzinfo is UTC
+    with pytest.raises(RecordError, match="not an ISO 8601 time"):
+        parse_record(record(eventTime="0001-01-01T00:00:00+05:00"))
 
 
 # --- errors -------------------------------------------------------------------------------------
