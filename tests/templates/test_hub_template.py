@@ -973,6 +973,24 @@ def test_every_dead_letter_queue_and_function_has_an_alarm(hub: Template) -> Non
     assert error_alarmed == set(FUNCTIONS)
 
 
+def test_root_events_eventbridge_could_not_deliver_anywhere_raise_an_alarm(
+    hub: Template,
+) -> None:
+    evaluation = evaluate(hub, **ORG_ONLY)
+    rule_name = resolved_properties(evaluation, "RootActivityRule")["Name"]
+    lost = [
+        alarm
+        for alarm in _alarms(evaluation)
+        if alarm["Namespace"] == "AWS/Events"
+        and alarm["MetricName"] == "InvocationsFailedToBeSentToDlq"
+    ]
+    assert [{item["Name"]: item["Value"] for item in alarm["Dimensions"]} for alarm in lost] == [
+        {"EventBusName": "ref:HubEventBus", "RuleName": rule_name}
+    ]
+    assert lost[0]["Threshold"] == 0
+    assert lost[0]["ComparisonOperator"] == "GreaterThanThreshold"
+
+
 def test_dashboard_shows_the_metrics_and_every_queue(hub: Template) -> None:
     evaluation = evaluate(hub, **ORG_ONLY)
     body = json.loads(resolved_properties(evaluation, "Dashboard")["DashboardBody"])
