@@ -91,7 +91,7 @@ def translated(template: Template) -> Template:
     Code locations become S3 placeholders, as `sam validate` does; no managed policy name is
     resolved (the template must not use any).
     """
-    from samtranslator.translator.transform import transform
+    from samtranslator.translator.transform import transform  # type: ignore[import-untyped]
 
     body = copy.deepcopy(dict(template.body))
     for resource in body["Resources"].values():

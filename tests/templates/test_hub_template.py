@@ -12,7 +12,7 @@ import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
@@ -35,6 +35,9 @@ from cfn import (
 from moto import mock_aws
 from rootwatch import keys, naming
 from rootwatch.local.template import Pseudo, StackEvaluation, Template, TemplateError
+
+if TYPE_CHECKING:
+    from mypy_boto3_events.type_defs import PutEventsRequestEntryTypeDef
 
 ORG_ONLY = {"AllowedOrgIds": "o-abcdefghij"}
 ACCOUNTS_ONLY = {"AllowedAccountIds": "222222222222,333333333333"}
@@ -269,7 +272,9 @@ def test_function_targets_may_be_invoked_by_their_rule_only(hub: Template) -> No
 MOTO_ACCOUNT = "123456789012"
 
 
-def _event(source: str, detail_type: str, marker: str, resources: list[str] | None = None) -> Any:
+def _event(
+    source: str, detail_type: str, marker: str, resources: list[str] | None = None
+) -> PutEventsRequestEntryTypeDef:
     return {
         "Source": source,
         "DetailType": detail_type,
@@ -279,7 +284,10 @@ def _event(source: str, detail_type: str, marker: str, resources: list[str] | No
 
 
 def _route(
-    hub: Template, hub_account: str, parameters: Mapping[str, str], entries: list[Any]
+    hub: Template,
+    hub_account: str,
+    parameters: Mapping[str, str],
+    entries: list[PutEventsRequestEntryTypeDef],
 ) -> dict[str, set[str]]:
     """Put `entries` on a hub bus with the template's two rules; the markers each received."""
     pseudo = Pseudo(region="us-east-1", account_id=hub_account, stack_name="rootwatch-hub")
