@@ -181,6 +181,25 @@ def test_a_byte_order_mark_is_ignored(tmp_path: Path) -> None:
     assert ([r.event_id for r in records], errors) == (["bom", "bom2"], [])
 
 
+HEARTBEAT = {
+    "version": "0",
+    "detail-type": "Scheduled Event",
+    "source": "aws.events",
+    "account": ACCOUNT,
+    "time": "2026-11-28T14:15:00Z",
+    "region": "us-east-1",
+    "resources": [f"arn:aws:events:us-east-1:{ACCOUNT}:rule/rootwatch-heartbeat"],
+    "detail": {},
+}
+
+
+def test_events_that_are_not_cloudtrail_are_passed_over(tmp_path: Path) -> None:
+    path = write(tmp_path / "events.json", [HEARTBEAT, event(record("ct"))])
+    reader = Reader(on_error=pytest.fail)
+    assert [r.event_id for r in reader.read([path])] == ["ct"]
+    assert reader.records_read == 1
+
+
 def test_a_cloudtrail_digest_file_holds_no_events(tmp_path: Path) -> None:
     digest = {"awsAccountId": ACCOUNT, "digestStartTime": "2026-11-28T13:00:00Z", "logFiles": []}
     records, errors = read_all(write(tmp_path / "digest.json.gz", digest, compress=True))
@@ -278,8 +297,8 @@ def test_bad_json_lines_are_named_by_line_and_the_rest_is_read(tmp_path: Path) -
         (b'{"Records": {"eventID": "x"}}', "Records is an object, not an array"),
         (b'{"hello": "world"}', "not a CloudTrail record, log file or EventBridge event"),
         (
-            b'{"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}',
-            "the event's detail is not a CloudTrail record",
+            b'{"detail-type": "AWS API Call via CloudTrail", "source": "aws.s3", "detail": 5}',
+            "the event's detail is a number, not a CloudTrail record",
         ),
         (b"[[1]]", "expected a CloudTrail record, log file or EventBridge event, got an array"),
         (b'"text"', "expected a CloudTrail record, log file or EventBridge event, got a string"),
@@ -381,7 +400,7 @@ def test_parse_event_takes_an_event_or_a_bare_record() -> None:
         ({"Records": [record()]}, "got a log file"),
         ([event(record())], "got an array"),
         ("text", "got a string"),
-        ({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}, "detail"),
+        (HEARTBEAT, "not a CloudTrail event: 'Scheduled Event'"),
     ]:
         with pytest.raises(RecordError, match=reason):
             parse_event(wrong)

@@ -3,8 +3,9 @@
 Forms: CloudTrail log files (`{"Records": [...]}`, plain or gzip), a single CloudTrail record,
 an EventBridge event whose `detail` is a record, a JSON array of these, and JSON lines of
 these (`.jsonl`, `.ndjson`, or a `.json` file that turns out to hold lines), given as files
-or directories (read recursively, in name order). Anything unusable is one `RecordError`
-naming the file, the position in it and the reason.
+or directories (read recursively, in name order). EventBridge events that are not CloudTrail
+(a scheduled heartbeat) hold no record and are passed over. Anything unusable is one
+`RecordError` naming the file, the position in it and the reason.
 
 A file is read whole (JSON lines are streamed), so memory is bounded by the largest file.
 A `keep` test on the raw record dicts of a log file lets a caller skip the records it does
@@ -39,6 +40,8 @@ _LINE_SUFFIXES: Final = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")
 _GZIP_MAGIC: Final = b"\x1f\x8b"
 # Keys any CloudTrail record has; a JSON object with none of them is something else.
 _RECORD_KEYS: Final = ("eventID", "eventName", "eventSource", "eventTime", "eventVersion")
+# "AWS API Call via CloudTrail", "AWS Console Sign In via CloudTrail", ...
+_CLOUDTRAIL_DETAIL_TYPE_END: Final = " via CloudTrail"
 
 
 class RecordError(ValueError):
@@ -140,12 +143,14 @@ class Reader:
         if "Records" in document:
             yield from self._log_file_records(document["Records"], path, position)
             return
-        if "detail" in document and ("detail-type" in document or "source" in document):
+        if _is_event(document):
             record, envelope = document["detail"], document
-            if not isinstance(record, dict) or not _looks_like_record(record):
+            if not _is_cloudtrail_event(document):
+                return
+            if not isinstance(record, dict):
                 self._fail(
                     RecordError(
-                        "the event's detail is not a CloudTrail record",
+                        f"the event's detail is {_kind(record)}, not a CloudTrail record",
                         path=path,
                         position=position,
                     )
@@ -235,6 +240,8 @@ def parse_event(value: Any) -> CloudTrailRecord:
         raise RecordError(f"{expected}, got {_kind(value)}")
     if "Records" in value:
         raise RecordError(f"{expected}, got a log file")
+    if _is_event(value) and not _is_cloudtrail_event(value):
+        raise RecordError(f"not a CloudTrail event: {str(value.get('detail-type'))[:60]!r}")
     records = parse_value(value)
     if len(records) != 1:
         raise RecordError(f"{expected}, got {_kind(value)} holding no record")
@@ -433,6 +440,20 @@ def _line(number: int) -> str | None:
 
 def _looks_like_record(document: Mapping[str, Any]) -> bool:
     return any(key in document for key in _RECORD_KEYS)
+
+
+def _is_event(document: Mapping[str, Any]) -> bool:
+    return "detail" in document and ("detail-type" in document or "source" in document)
+
+
+def _is_cloudtrail_event(event: Mapping[str, Any]) -> bool:
+    """An EventBridge event that carries, or says it carries, a CloudTrail record. Other
+    events (schedules, service notifications) hold no record and are passed over."""
+    detail = event.get("detail")
+    if isinstance(detail, dict) and _looks_like_record(detail):
+        return True
+    detail_type = event.get("detail-type")
+    return isinstance(detail_type, str) and detail_type.endswith(_CLOUDTRAIL_DETAIL_TYPE_END)
 
 
 def _is_digest(document: Mapping[str, Any]) -> bool:
