@@ -53,8 +53,8 @@ def render_email(alert: Alert) -> RenderedEmail:
 
 
 def _subject(alert: Alert, message: Message) -> str:
-    account = clean(alert.account.name or "", 80)
-    account_id = clean(alert.account.account_id, 40)
+    account = defang(clean(alert.account.name or "", 80))
+    account_id = defang(clean(alert.account.account_id, 40))
     who = f"{account} ({account_id})" if account else account_id
     prefix = "[rootwatch TEST]" if message.is_test else "[rootwatch]"
     return truncate(f"{prefix} {plain_line(message.headline)} · {who}", SUBJECT_LIMIT)
@@ -73,7 +73,7 @@ def _plain_segment(segment: Words | Value | Link) -> str:
     if isinstance(segment, Link):
         return f"{clean(segment.label, WORDS_LIMIT)}: {segment.url}"
     leading, trailing = edge_spaces(segment.text)
-    return f"{leading}{clean(segment.text, WORDS_LIMIT)}{trailing}"
+    return f"{leading}{defang(clean(segment.text, WORDS_LIMIT))}{trailing}"
 
 
 def _text_body(message: Message) -> str:
@@ -132,7 +132,7 @@ def _html_segment(segment: Words | Value | Link) -> str:
     if isinstance(segment, Link):
         return f'<a href="{_escape(segment.url)}">{_escape(clean(segment.label, WORDS_LIMIT))}</a>'
     leading, trailing = edge_spaces(segment.text)
-    text = _escape(clean(segment.text, WORDS_LIMIT))
+    text = _escape(defang(clean(segment.text, WORDS_LIMIT)))
     if segment.strong and text:
         text = f"<strong>{text}</strong>"
     return f"{leading}{text}{trailing}"

@@ -92,11 +92,12 @@ def _context(text: str) -> dict[str, Any]:
 def _cap(text: str, limit: int) -> str:
     """A last guard on Block Kit limits; values are bounded well below them already.
 
-    The text is already escaped, so a cut cannot create markup; it cuts at a space so no
-    entity (`&amp;`) is left half.
+    The text is already escaped, so a cut cannot create markup; it never splits an entity.
     """
     if len(text) <= limit:
         return text
     cut = text[: limit - 1]
-    space = cut.rfind(" ")
-    return (cut[:space] if space > 0 else cut).rstrip() + ELLIPSIS
+    ampersand = cut.rfind("&")
+    if ampersand >= 0 and ";" not in cut[ampersand:]:
+        cut = cut[:ampersand]
+    return cut.rstrip() + ELLIPSIS

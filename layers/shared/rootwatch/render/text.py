@@ -69,17 +69,40 @@ def slack_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def slack_escape_within(text: str, limit: int) -> str:
+    """`slack_escape`, cut (with an ellipsis) so the escaped text is at most `limit` long.
+
+    Escaping can make text five times longer; cutting after it could split an entity.
+    """
+    escaped = slack_escape(text)
+    if len(escaped) <= limit:
+        return escaped
+    pieces: list[str] = []
+    length = 0
+    for char in text:
+        piece = slack_escape(char)
+        if length + len(piece) > limit - 1:
+            break
+        pieces.append(piece)
+        length += len(piece)
+    return "".join(pieces).rstrip() + ELLIPSIS
+
+
 def slack_text(value: object, limit: int) -> str:
     """Our own wording (which may quote values) as mrkdwn that cannot carry markup."""
-    return slack_escape(defang(clean(value, limit)).translate(_MRKDWN_LOOKALIKES))
+    text = defang(clean(value, limit)).translate(_MRKDWN_LOOKALIKES)
+    return slack_escape_within(text, limit)
 
 
 def slack_code(value: object, limit: int) -> str:
-    """An attacker-controlled value as an inline code span: shown verbatim, never formatted."""
+    """An attacker-controlled value as an inline code span: shown verbatim, never formatted.
+
+    `limit` bounds the span as Slack receives it, escaping included.
+    """
     text = clean(value, limit)
     if not text:
         return "—"
-    return "`" + slack_escape(defang(text.replace("`", BACKTICK_LOOKALIKE))) + "`"
+    return "`" + slack_escape_within(defang(text.replace("`", BACKTICK_LOOKALIKE)), limit) + "`"
 
 
 def ascii_line(value: object, limit: int) -> str:
