@@ -46,14 +46,10 @@ except ImportError:  # pragma: no cover - orjson is a dependency; the fallback k
 
 @dataclass(frozen=True, slots=True)
 class Column:
-    """A table column: the row key it shows, its header, and how far it may shrink.
-
-    `min_width` None means the column is never shrunk; `max_width` caps its natural width.
-    """
+    """A table column: the row key it shows, its header, and the widest it grows."""
 
     key: str
     header: str
-    min_width: int | None = None
     max_width: int | None = None
 
 
@@ -82,32 +78,42 @@ def write_table(
     columns: Sequence[Column],
     stream: TextIO,
     *,
+    shrink: Sequence[tuple[str, int]] = (),
     width: int | None = None,
 ) -> None:
-    for line in table_lines(rows, columns, width=width or terminal_width()):
+    lines = table_lines(rows, columns, shrink=shrink, width=width or terminal_width())
+    for line in lines:
         stream.write(line)
         stream.write("\n")
 
 
 def table_lines(
-    rows: Iterable[Mapping[str, Any]], columns: Sequence[Column], *, width: int
+    rows: Iterable[Mapping[str, Any]],
+    columns: Sequence[Column],
+    *,
+    shrink: Sequence[tuple[str, int]] = (),
+    width: int,
 ) -> list[str]:
-    """The table as lines no longer than `width` where the columns can shrink that far."""
+    """The table as lines of at most `width` characters, as far as `shrink` allows.
+
+    `shrink` lists (column key, narrowest width) steps, applied in order while the table is
+    too wide; a column may appear more than once to give up width in stages. Columns it
+    does not name keep their natural width.
+    """
     cells = [[table_cell(row.get(column.key)) for column in columns] for row in rows]
     widths = []
     for index, column in enumerate(columns):
         natural = max([len(column.header), *(len(line[index]) for line in cells)])
         widths.append(min(natural, column.max_width) if column.max_width else natural)
     excess = sum(widths) + len(_GAP) * (len(columns) - 1) - width
-    # Shrink from the last shrinkable column backwards: the first columns identify the row.
-    for index in reversed(range(len(columns))):
-        floor = columns[index].min_width
+    positions = {column.key: index for index, column in enumerate(columns)}
+    for key, narrowest in shrink:
         if excess <= 0:
             break
-        if floor is not None and widths[index] > floor:
-            cut = min(excess, widths[index] - floor)
-            widths[index] -= cut
-            excess -= cut
+        index = positions[key]
+        cut = min(excess, max(widths[index] - narrowest, 0))
+        widths[index] -= cut
+        excess -= cut
     headers = [column.header for column in columns]
     return [_table_line(line, widths) for line in (headers, *cells)]
 

@@ -50,9 +50,18 @@ TABLE_COLUMNS: Final = (
     Column("event_time", "TIME (UTC)"),
     Column("severity", "SEVERITY"),
     Column("account_id", "ACCOUNT"),
-    Column("region", "REGION", min_width=9),
-    Column("source_ip", "SOURCE IP", min_width=9, max_width=39),
-    Column("summary", "WHAT HAPPENED", min_width=24),
+    Column("region", "REGION"),
+    Column("source_ip", "SOURCE IP", max_width=39),
+    Column("summary", "WHAT HAPPENED"),
+)
+# At 100 columns the summary gives up width first, then long source "IPs" (service names,
+# IPv6) and long regions, then the summary again.
+TABLE_SHRINK: Final = (
+    ("summary", 36),
+    ("source_ip", 15),
+    ("region", 9),
+    ("summary", 20),
+    ("source_ip", 11),
 )
 # Below this much input a scan is over before a progress bar would tell anything.
 PROGRESS_MIN_BYTES: Final = 32 * 1024 * 1024
@@ -230,7 +239,9 @@ def summary_line(result: ScanResult, *, shown: int) -> str:
 def _write(findings: Sequence[Finding], output: str, stream: TextIO) -> None:
     if output == "table":
         if findings:
-            write_table([f.table_row() for f in findings], TABLE_COLUMNS, stream)
+            write_table(
+                [f.table_row() for f in findings], TABLE_COLUMNS, stream, shrink=TABLE_SHRINK
+            )
     elif output == "csv":
         write_csv((f.row() for f in findings), KEYS, stream)
     else:
