@@ -355,10 +355,10 @@ def _print_stackset_report(report: StackSetReport, output: str) -> None:
         {
             "account": instance.account,
             "region": instance.region,
-            "status": instance.status,
+            "status": f"{instance.status}/{instance.detailed_status}",
             "reason": instance.reason,
         }
-        for instance in report.instances()
+        for instance in report.instances
     ]
     _print_rows(rows, output)
 

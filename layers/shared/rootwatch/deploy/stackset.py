@@ -10,8 +10,8 @@ Two shapes of estate:
   assumes an execution role in each target account.
 
 `StackSetDeployer.plan` reads the current state and returns the calls it would make;
-`apply` makes them one at a time, waiting for each stack set operation to end, and
-collects the outcome of every stack instance.
+`apply` makes them one at a time, waiting for each stack set operation to end, then lists
+every stack instance with its status.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from botocore.exceptions import ClientError
@@ -41,7 +41,7 @@ ROLE_ARN_PATTERN: Final = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/
 ROLE_NAME_PATTERN: Final = re.compile(r"[\w+=,.@-]{1,64}")
 
 _RUNNING_STATUSES: Final = frozenset({"RUNNING", "QUEUED", "STOPPING"})
-_FAILED_INSTANCE_STATUSES: Final = frozenset({"FAILED", "CANCELLED"})
+_FAILED_DETAILED_STATUSES: Final = frozenset({"FAILED", "CANCELLED", "INOPERABLE"})
 
 
 class StackSetError(Exception):
@@ -140,15 +140,19 @@ class StackSetCall:
 
 @dataclass(frozen=True, slots=True)
 class InstanceOutcome:
+    """One stack instance (account and region) as the stack set reports it."""
+
     account: str
     region: str
     status: str
+    detailed_status: str
     reason: str = ""
     org_unit_id: str | None = None
 
     @property
     def failed(self) -> bool:
-        return self.status in _FAILED_INSTANCE_STATUSES
+        # OUTDATED after an operation ended: its create or update failed or was stopped.
+        return self.status != "CURRENT" or self.detailed_status in _FAILED_DETAILED_STATUSES
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,30 +160,24 @@ class OperationOutcome:
     call: StackSetCall
     operation_id: str
     status: str
-    instances: tuple[InstanceOutcome, ...] = ()
 
     @property
     def failed(self) -> bool:
-        return self.status != "SUCCEEDED" or any(i.failed for i in self.instances)
+        return self.status != "SUCCEEDED"
 
 
 @dataclass(frozen=True, slots=True)
 class StackSetReport:
     stack_set_name: str
     created: bool
-    operations: tuple[OperationOutcome, ...] = field(default_factory=tuple)
+    operations: tuple[OperationOutcome, ...] = ()
+    instances: tuple[InstanceOutcome, ...] = ()
 
     @property
     def failed(self) -> bool:
-        return any(operation.failed for operation in self.operations)
-
-    def instances(self) -> list[InstanceOutcome]:
-        """The last outcome of every account and region the operations touched."""
-        latest: dict[tuple[str, str], InstanceOutcome] = {}
-        for operation in self.operations:
-            for instance in operation.instances:
-                latest[(instance.account, instance.region)] = instance
-        return [latest[key] for key in sorted(latest)]
+        return any(operation.failed for operation in self.operations) or any(
+            instance.failed for instance in self.instances
+        )
 
 
 class StackSetDeployer:
@@ -222,14 +220,14 @@ class StackSetDeployer:
             if operation_id is None:
                 continue
             status = self._wait(request, str(operation_id))
-            instances = self._instance_outcomes(request, str(operation_id))
-            outcomes.append(OperationOutcome(call, str(operation_id), status, instances))
+            outcomes.append(OperationOutcome(call, str(operation_id), status))
             if status != "SUCCEEDED":
                 break
         return StackSetReport(
             stack_set_name=request.name,
             created=calls[0].operation == "create_stack_set",
             operations=tuple(outcomes),
+            instances=self.instances(request),
         )
 
     def _describe(self, request: StackSetRequest) -> Mapping[str, Any] | None:
@@ -260,25 +258,24 @@ class StackSetDeployer:
             "follow it in the CloudFormation console"
         )
 
-    def _instance_outcomes(
-        self, request: StackSetRequest, operation_id: str
-    ) -> tuple[InstanceOutcome, ...]:
-        paginator = self._cloudformation.get_paginator("list_stack_set_operation_results")
+    def instances(self, request: StackSetRequest) -> tuple[InstanceOutcome, ...]:
+        """Every instance of the stack set (those added by automatic deployment too)."""
+        paginator = self._cloudformation.get_paginator("list_stack_instances")
         outcomes = []
-        for page in paginator.paginate(
-            StackSetName=request.name, OperationId=operation_id, **_call_as(request)
-        ):
+        for page in paginator.paginate(StackSetName=request.name, **_call_as(request)):
             for summary in page.get("Summaries", []):
+                detailed = summary.get("StackInstanceStatus", {}).get("DetailedStatus", "")
                 outcomes.append(
                     InstanceOutcome(
                         account=str(summary.get("Account", "")),
                         region=str(summary.get("Region", "")),
                         status=str(summary.get("Status", "")),
+                        detailed_status=str(detailed),
                         reason=str(summary.get("StatusReason") or ""),
                         org_unit_id=summary.get("OrganizationalUnitId"),
                     )
                 )
-        return tuple(outcomes)
+        return tuple(sorted(outcomes, key=lambda i: (i.account, i.region)))
 
 
 def _call_as(request: StackSetRequest) -> dict[str, Any]:
