@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from dataclasses import replace
+from html.parser import HTMLParser
+from typing import Any
 
 from rootwatch.alerts import (
     AccountInfo,
@@ -213,3 +217,79 @@ def with_attacker_text(text: str, kind: str = "first") -> Alert:
 def with_benign_text(kind: str = "first") -> Alert:
     """The same alert with a harmless word wherever `with_attacker_text` puts its text."""
     return with_attacker_text("benign", kind)
+
+
+# --- checks that rendered messages are inert -----------------------------------------------
+
+CODE_SPAN = re.compile(r"`[^`]*`")
+# The one `<...>` sequence a Slack payload may hold: a link built from validated parts.
+OUR_SLACK_LINK = re.compile(
+    r"<https://[a-z0-9-]+\.console\.aws\.amazon\.com/cloudtrailv2/home\?region=[a-z0-9-]+"
+    r"#/events/[0-9a-f-]{36}\|Open in CloudTrail>"
+)
+OUR_URL = re.compile(
+    r"https://[a-z0-9-]+\.console\.aws\.amazon\.com/cloudtrailv2/home\?region=[a-z0-9-]+"
+    r"#/events/[0-9a-f-]{36}"
+)
+ALLOWED_TAGS = frozenset(
+    {"html", "head", "meta", "title", "body", "p", "strong", "code", "table", "tr", "th", "td"}
+    | {"a", "h3"}
+)
+ALLOWED_ATTRIBUTES = frozenset({"style", "charset", "href", "colspan"})
+
+
+def mrkdwn_texts(payload: dict[str, Any]) -> Iterator[str]:
+    """Every string Slack parses as mrkdwn in a payload."""
+    yield payload["text"]
+    for block in payload["blocks"]:
+        if "text" in block:
+            assert block["text"]["type"] == "mrkdwn"
+            yield block["text"]["text"]
+        for item in block.get("fields", []) + block.get("elements", []):
+            assert item["type"] == "mrkdwn"
+            yield item["text"]
+
+
+def assert_slack_payload_inert(payload: dict[str, Any]) -> None:
+    """No mention, link or markup can come from attacker text in this payload."""
+    for text in mrkdwn_texts(payload):
+        outside_link = OUR_SLACK_LINK.sub("", text)
+        assert "<" not in outside_link and ">" not in outside_link, text
+        assert re.search(r"&(?!amp;|lt;|gt;)", text) is None, text
+        for span in CODE_SPAN.findall(text):
+            assert "://" not in span, span
+            assert re.search(r"(?i)@(channel|here|everyone)", span) is None, span
+        assert "\n\n" not in text and "\r" not in text, text
+        assert "\u202e" not in text and "\u200b" not in text and "\ufeff" not in text
+
+
+class HtmlStructure(HTMLParser):
+    """The tags, attributes, link targets and text of an HTML document."""
+
+    def __init__(self, document: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: set[str] = set()
+        self.attributes: set[str] = set()
+        self.hrefs: list[str] = []
+        self.text: list[str] = []
+        self.feed(document)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.add(tag)
+        for name, value in attrs:
+            self.attributes.add(name)
+            if name == "href":
+                self.hrefs.append(value or "")
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def assert_html_inert(document: str) -> None:
+    """Only our own tags and attributes, only our own link, no attacker URL left whole."""
+    structure = HtmlStructure(document)
+    assert structure.tags <= ALLOWED_TAGS, structure.tags
+    assert structure.attributes <= ALLOWED_ATTRIBUTES, structure.attributes
+    assert all(OUR_URL.fullmatch(href) for href in structure.hrefs), structure.hrefs
+    assert "://" not in OUR_URL.sub("", document)

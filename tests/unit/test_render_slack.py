@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -12,6 +10,7 @@ import pytest
 from rootwatch.render.slack import render_slack
 
 from tests.support.alerts import (
+    CODE_SPAN,
     EVENT_ID,
     EVERY_KIND,
     FIRST,
@@ -19,6 +18,8 @@ from tests.support.alerts import (
     SILENT_SPOKE,
     TEST,
     UPDATE,
+    assert_slack_payload_inert,
+    mrkdwn_texts,
     with_attacker_text,
     with_benign_text,
 )
@@ -27,24 +28,6 @@ CLOUDTRAIL_LINK = (
     f"<https://us-east-1.console.aws.amazon.com/cloudtrailv2/home?region=us-east-1"
     f"#/events/{EVENT_ID}|Open in CloudTrail>"
 )
-CODE_SPAN = re.compile(r"`[^`]*`")
-# The one `<...>` sequence a payload may hold: a CloudTrail link built from validated parts.
-OUR_LINK = re.compile(
-    r"<https://[a-z0-9-]+\.console\.aws\.amazon\.com/cloudtrailv2/home\?region=[a-z0-9-]+"
-    r"#/events/[0-9a-f-]{36}\|Open in CloudTrail>"
-)
-
-
-def mrkdwn_texts(payload: dict[str, Any]) -> Iterator[str]:
-    """Every string Slack parses as mrkdwn in a payload."""
-    yield payload["text"]
-    for block in payload["blocks"]:
-        if "text" in block:
-            assert block["text"]["type"] == "mrkdwn"
-            yield block["text"]["text"]
-        for item in block.get("fields", []) + block.get("elements", []):
-            assert item["type"] == "mrkdwn"
-            yield item["text"]
 
 
 def message_text(payload: dict[str, Any]) -> str:
@@ -145,19 +128,6 @@ def test_every_kind_renders_a_payload_slack_accepts(kind: str) -> None:
         assert len(block.get("fields", [])) <= 10
 
 
-def assert_inert(payload: dict[str, Any]) -> None:
-    for text in mrkdwn_texts(payload):
-        outside_link = OUR_LINK.sub("", text)
-        # No `<...>` sequence at all: no mention, broadcast or link can form.
-        assert "<" not in outside_link and ">" not in outside_link, text
-        assert re.search(r"&(?!amp;|lt;|gt;)", text) is None, text
-        for span in CODE_SPAN.findall(text):
-            assert "://" not in span, span
-            assert re.search(r"(?i)@(channel|here|everyone)", span) is None, span
-        assert "\n\n" not in text and "\r" not in text, text
-        assert "\u202e" not in text and "\u200b" not in text and "\ufeff" not in text
-
-
 def skeleton(payload: dict[str, Any]) -> str:
     """The payload with every code span blanked: the part attacker text must not change."""
     return CODE_SPAN.sub("`…`", json.dumps(payload, ensure_ascii=False))
@@ -167,7 +137,7 @@ def skeleton(payload: dict[str, Any]) -> str:
 @pytest.mark.parametrize("text", INJECTIONS)
 def test_attacker_text_only_ever_appears_inside_code_spans(kind: str, text: str) -> None:
     payload = render_slack(with_attacker_text(text, kind))
-    assert_inert(payload)
+    assert_slack_payload_inert(payload)
     assert skeleton(payload) == skeleton(render_slack(with_benign_text(kind)))
 
 
@@ -190,7 +160,7 @@ def test_new_lines_in_attacker_text_cannot_fake_fields() -> None:
 def test_a_4000_character_user_agent_is_cut_and_every_limit_holds() -> None:
     agent = "A" * 2000 + "<!channel>" * 200
     payload = render_slack(replace(FIRST, event=replace(FIRST.event, user_agent=agent)))
-    assert_inert(payload)
+    assert_slack_payload_inert(payload)
     user_agent = next(
         field["text"]
         for block in payload["blocks"]
@@ -204,7 +174,7 @@ def test_a_4000_character_user_agent_is_cut_and_every_limit_holds() -> None:
 def test_every_field_of_a_huge_alert_stays_within_block_kit_limits() -> None:
     huge = "&<>" * 3000
     payload = render_slack(with_attacker_text(huge))
-    assert_inert(payload)
+    assert_slack_payload_inert(payload)
     for text in mrkdwn_texts(payload):
         assert len(text) <= 3000
     for block in payload["blocks"]:
