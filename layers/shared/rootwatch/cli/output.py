@@ -55,13 +55,15 @@ class Column:
 
 def write_jsonl(rows: Iterable[Mapping[str, Any]], stream: TextIO) -> None:
     for row in rows:
-        stream.write(_dumps(row))
+        stream.write(_dumps(_labelled(row)))
         stream.write("\n")
 
 
 def write_json(rows: Iterable[Mapping[str, Any]], stream: TextIO) -> None:
     """One JSON array, indented for reading."""
-    json.dump(list(rows), stream, default=_jsonable, ensure_ascii=False, indent=2)
+    json.dump(
+        [_labelled(row) for row in rows], stream, default=_jsonable, ensure_ascii=False, indent=2
+    )
     stream.write("\n")
 
 
@@ -162,6 +164,13 @@ def _csv_cell(value: Any) -> str:
         return ";".join(_csv_cell(item) for item in value)
     text = str(value)
     return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
+def _labelled(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The row with severities as their labels (JSON encoders write an IntEnum as a number)."""
+    return {
+        key: value.label if isinstance(value, Severity) else value for key, value in row.items()
+    }
 
 
 def _jsonable(value: Any) -> Any:
