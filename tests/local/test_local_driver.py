@@ -199,3 +199,20 @@ def test_metrics_printed_by_functions_are_captured_and_published(
     }
     assert {("fixture", "Worked"), ("AWS/Lambda", "Invocations"), ("AWS/Lambda", "Errors")} <= names
     assert any("worked through" in line for line in driver.runtimes["Worker"].log)
+
+
+def test_an_asynchronous_failure_goes_to_the_functions_dead_letter_queue(
+    stack: ProvisionedStack,
+) -> None:
+    driver = LambdaDriver(stack)
+    _put(stack, "guarded", {"key": "lost", "fail": True})
+    driver.drain()
+    assert not driver.set_aside
+    assert len([inv for inv in driver.invocations if inv.function == "Guarded"]) == 3
+    (message,) = stack.endpoint.sqs().receive_message(
+        QueueUrl=stack.ref("GuardedDeadLetters"), MessageAttributeNames=["All"]
+    )["Messages"]
+    assert json.loads(message["Body"])["detail"] == {"key": "lost", "fail": True}
+    error = message["MessageAttributes"]["ErrorMessage"]["StringValue"]
+    assert error == "RuntimeError: listener failed"
+    assert ("GuardedDeadLetters", stack.ref("GuardedDeadLetters")) in stack.dead_letter_queues()

@@ -124,7 +124,7 @@ class LambdaContext:
 
 
 class _OutputRouter(io.TextIOBase):
-    """sys.stdout while functions run: each line goes to the running function's log.
+    """sys.stdout and sys.stderr while functions run: lines go to the running function's log.
 
     Loggers created while a function module is imported keep a reference to this stream,
     so it is one object for the whole process and routes by whoever runs now.
@@ -141,7 +141,7 @@ class _OutputRouter(io.TextIOBase):
         with self._lock:
             previous, self._sink = self._sink, sink
         try:
-            with contextlib.redirect_stdout(self):
+            with contextlib.redirect_stdout(self), contextlib.redirect_stderr(self):
                 yield
         finally:
             self.flush_line()
@@ -480,18 +480,36 @@ class LambdaDriver:
                 )
                 continue
             if error is not None:
-                self.set_aside.append(
-                    SetAside(
-                        function=shim.function,
-                        queue=shim.queue_url,
-                        body=body,
-                        reason=f"asynchronous invocation failed {receives} times: {error}",
-                    )
-                )
+                self._give_up_asynchronous(runtime, shim, body, receives, error)
             self._sqs.delete_message(
                 QueueUrl=shim.queue_url, ReceiptHandle=message["ReceiptHandle"]
             )
         return len(messages)
+
+    def _give_up_asynchronous(
+        self, runtime: FunctionRuntime, shim: ShimQueue, body: str, attempts: int, error: str
+    ) -> None:
+        """What Lambda does with an event whose every attempt failed: its DLQ, if it has one."""
+        dead_letter_arn = runtime.function.dead_letter_queue_arn
+        if dead_letter_arn is None:
+            self.set_aside.append(
+                SetAside(
+                    function=shim.function,
+                    queue=shim.queue_url,
+                    body=body,
+                    reason=f"asynchronous invocation failed {attempts} times: {error}",
+                )
+            )
+            return
+        self._sqs.send_message(
+            QueueUrl=self._stack.queue_url(dead_letter_arn),
+            MessageBody=body,
+            MessageAttributes={
+                "RequestID": {"DataType": "String", "StringValue": str(uuid.uuid4())},
+                "ErrorCode": {"DataType": "Number", "StringValue": "200"},
+                "ErrorMessage": {"DataType": "String", "StringValue": error[:1000]},
+            },
+        )
 
     def _record(
         self, runtime: FunctionRuntime, trigger: str, records: int, failed: int, error: str | None

@@ -65,6 +65,8 @@ class LocalFunction:
     timeout_seconds: int
     memory_mb: int
     maximum_retry_attempts: int = DEFAULT_ASYNC_RETRIES
+    # Where asynchronous invocations that failed every attempt go (SQS queue ARN).
+    dead_letter_queue_arn: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -724,6 +726,13 @@ class _Provisioner:
             raise ProvisioningError(f"Handler must be module.function, not {handler!r}")
         variables = (properties.get("Environment") or {}).get("Variables") or {}
         event_invoke = properties.get("EventInvokeConfig") or {}
+        # SAM's DeadLetterQueue (Type, TargetArn) or Lambda's DeadLetterConfig (TargetArn).
+        dead_letter = properties.get("DeadLetterQueue") or properties.get("DeadLetterConfig") or {}
+        dead_letter_arn = dead_letter.get("TargetArn")
+        if dead_letter_arn and _arn_parts(str(dead_letter_arn))[0] == "sqs":
+            stack.dead_letter_queue_arns.add(str(dead_letter_arn))
+        else:
+            dead_letter_arn = None
         function = LocalFunction(
             logical_id=logical_id,
             name=name,
@@ -736,6 +745,7 @@ class _Provisioner:
             maximum_retry_attempts=int(
                 event_invoke.get("MaximumRetryAttempts", DEFAULT_ASYNC_RETRIES)
             ),
+            dead_letter_queue_arn=str(dead_letter_arn) if dead_letter_arn else None,
         )
         stack.functions[logical_id] = function
         for event_name, event in (properties.get("Events") or {}).items():

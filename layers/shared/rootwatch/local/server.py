@@ -2,19 +2,35 @@
 
 moto keeps its state in this process, shared by every server started in it, so one
 `MotoServer` at a time is the rule; `reset()` empties it between runs.
+
+The server also keeps an outbox of the email sent through SES v2: moto stores only one
+body of a message that has both a text and an HTML part, and both matter here.
 """
 
 from __future__ import annotations
 
+import base64
+import email
+import email.policy
+import io
+import json
 import logging
+import threading
 import urllib.request
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from functools import cache, cached_property
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 import boto3
-from moto.server import ThreadedMotoServer
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from werkzeug.serving import make_server
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -100,6 +116,108 @@ class Endpoint:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class SentEmail:
+    """One message SES v2 accepted: as the recipient would read it."""
+
+    sender: str
+    to: tuple[str, ...]
+    subject: str
+    text: str | None
+    html: str | None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+_SES_V2_SEND_PATH = "/v2/email/outbound-emails"
+_WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+class _Outbox:
+    """WSGI middleware in front of moto: records each SES v2 SendEmail it accepted."""
+
+    def __init__(self, application: _WsgiApp) -> None:
+        self._application = application
+        self._lock = threading.Lock()
+        self.sent: list[SentEmail] = []
+
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD") != "POST" or environ.get("PATH_INFO") != _SES_V2_SEND_PATH:
+            return self._application(environ, start_response)
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length)
+        environ["wsgi.input"] = io.BytesIO(body)
+        statuses: list[str] = []
+
+        def recording_start_response(status: str, *args: Any) -> Any:
+            statuses.append(status)
+            return start_response(status, *args)
+
+        response = self._application(environ, recording_start_response)
+        if statuses and statuses[0].startswith("200"):
+            message = _sent_email(json.loads(body))
+            with self._lock:
+                self.sent.append(message)
+        return response
+
+    def clear(self) -> None:
+        with self._lock:
+            self.sent.clear()
+
+
+def _sent_email(request: dict[str, Any]) -> SentEmail:
+    destination = request.get("Destination") or {}
+    recipients = tuple(
+        address
+        for kind in ("ToAddresses", "CcAddresses", "BccAddresses")
+        for address in destination.get(kind) or []
+    )
+    content = request.get("Content") or {}
+    sender = str(request.get("FromEmailAddress") or "")
+    if "Raw" in content:
+        parsed = email.message_from_bytes(
+            base64.b64decode(content["Raw"]["Data"]), policy=email.policy.default
+        )
+        parts: dict[str, str | None] = {"plain": None, "html": None}
+        for subtype in parts:
+            part = parsed.get_body(preferencelist=(subtype,))
+            parts[subtype] = part.get_content() if part is not None else None
+        return SentEmail(
+            sender=sender or str(parsed["From"] or ""),
+            to=recipients,
+            subject=str(parsed["Subject"] or ""),
+            text=parts["plain"],
+            html=parts["html"],
+            headers={key: str(value) for key, value in parsed.items()},
+        )
+    simple = content.get("Simple") or {}
+    body = simple.get("Body") or {}
+    return SentEmail(
+        sender=sender,
+        to=recipients,
+        subject=str((simple.get("Subject") or {}).get("Data") or ""),
+        text=(body.get("Text") or {}).get("Data"),
+        html=(body.get("Html") or {}).get("Data"),
+        headers={str(h["Name"]): str(h["Value"]) for h in simple.get("Headers") or []},
+    )
+
+
+class _ThreadedMotoServerWithOutbox(ThreadedMotoServer):
+    def __init__(self, outbox_holder: list[_Outbox], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._outbox_holder = outbox_holder
+
+    def _server_entry(self) -> None:
+        outbox = _Outbox(DomainDispatcherApplication(create_backend_app))
+        self._outbox_holder.append(outbox)
+        self._server = make_server(
+            self._ip_address, self._port, outbox, True, request_handler=MotoRequestHandler
+        )
+        self._server_ready_event.set()
+        self._server.serve_forever()
+
+
 class MotoServer:
     """moto's threaded server on 127.0.0.1, on a free port unless one is given."""
 
@@ -107,6 +225,12 @@ class MotoServer:
         self._requested_port = port
         self._server: ThreadedMotoServer | None = None
         self._url: str | None = None
+        self._outboxes: list[_Outbox] = []
+
+    @property
+    def sent_emails(self) -> list[SentEmail]:
+        """Every email SES v2 accepted since the server started or was last reset."""
+        return [message for outbox in self._outboxes for message in list(outbox.sent)]
 
     @property
     def url(self) -> str:
@@ -122,7 +246,9 @@ class MotoServer:
             return
         # Werkzeug logs every request on stderr; only its errors matter here.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        server = ThreadedMotoServer(ip_address=LOOPBACK, port=self._requested_port, verbose=False)
+        server = _ThreadedMotoServerWithOutbox(
+            self._outboxes, ip_address=LOOPBACK, port=self._requested_port, verbose=False
+        )
         server.start()
         host, port = server.get_host_and_port()
         self._server = server
@@ -133,12 +259,15 @@ class MotoServer:
             self._server.stop()
         self._server = None
         self._url = None
+        self._outboxes.clear()
 
     def reset(self) -> None:
         """Forget every resource and message: moto starts again from nothing."""
         request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")  # noqa: S310
         with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 (loopback)
             response.read()
+        for outbox in self._outboxes:
+            outbox.clear()
 
     def __enter__(self) -> Self:
         self.start()
