@@ -17,9 +17,10 @@ _MAXRSS_UNIT = 1 if sys.platform == "darwin" else 1024
 
 @dataclass(frozen=True, slots=True)
 class Run:
-    """One measured run: wall time, the largest peak RSS among its processes, exit codes."""
+    """One measured run: wall time, CPU time and the largest peak RSS of its processes."""
 
     seconds: float
+    cpu_seconds: float
     peak_rss_bytes: int
     exit_codes: tuple[int, ...]
 
@@ -60,14 +61,21 @@ def run_measured(pipeline: Sequence[Sequence[str]], *, stdout: Path, stderr: Pat
                 process.wait()
             raise
         peak_rss = 0
+        cpu_seconds = 0.0
         exit_codes = []
         for process in processes:
             _, wait_status, usage = os.wait4(process.pid, 0)
             process.returncode = os.waitstatus_to_exitcode(wait_status)
             exit_codes.append(process.returncode)
             peak_rss = max(peak_rss, usage.ru_maxrss * _MAXRSS_UNIT)
+            cpu_seconds += usage.ru_utime + usage.ru_stime
         seconds = time.perf_counter() - started
-    return Run(seconds=seconds, peak_rss_bytes=peak_rss, exit_codes=tuple(exit_codes))
+    return Run(
+        seconds=seconds,
+        cpu_seconds=cpu_seconds,
+        peak_rss_bytes=peak_rss,
+        exit_codes=tuple(exit_codes),
+    )
 
 
 def warm_page_cache(paths: Iterable[Path]) -> int:

@@ -14,6 +14,7 @@ class Row:
     records: int
     files: int
     seconds: float
+    cpu_seconds: float
     peak_rss_bytes: int
     selected: int | None = None
 
@@ -40,7 +41,7 @@ def megabytes(size: int) -> str:
 
 
 def format_rows(rows: Sequence[Row]) -> str:
-    header = ("tool", "records", "files", "seconds", "records/s", "peak RSS", "selected")
+    header = ("tool", "records", "files", "seconds", "CPU s", "records/s", "peak RSS", "selected")
     lines = [header]
     for row in rows:
         lines.append(
@@ -49,6 +50,7 @@ def format_rows(rows: Sequence[Row]) -> str:
                 f"{row.records:,}",
                 f"{row.files:,}",
                 f"{row.seconds:.2f}",
+                f"{row.cpu_seconds:.2f}",
                 f"{row.records_per_second:,.0f}",
                 megabytes(row.peak_rss_bytes),
                 "" if row.selected is None else f"{row.selected:,}",

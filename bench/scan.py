@@ -76,6 +76,7 @@ def run(options: argparse.Namespace) -> int:
 
     _say(f"warming the page cache ({megabytes(corpus.gzip_bytes + half.gzip_bytes)})")
     warm_page_cache(corpus.files + half.files)
+    load_before = os.getloadavg()[0]
     try:
         with tempfile.TemporaryDirectory(prefix="rootwatch-bench-") as scratch:
             measured = _measure(
@@ -90,9 +91,13 @@ def run(options: argparse.Namespace) -> int:
         _say(f"bench scan: {error}")
         return 2
 
-    print(_header(corpus, repeat, jq))
+    print(_header(corpus, repeat, jq, load=(load_before, os.getloadavg()[0])))
     print()
     print(format_rows(measured.rows()))
+    print(
+        f"seconds: wall clock, best of {repeat}; CPU s: user + system time of that run, "
+        "every process of the pipeline"
+    )
     print()
     goals = evaluate(measured)
     print(format_goals(goals))
@@ -254,6 +259,7 @@ def _best(tool: str, corpus: Corpus, runs: Sequence[tuple[Run, int]]) -> Row:
         records=corpus.records,
         files=len(corpus.files),
         seconds=fastest.seconds,
+        cpu_seconds=fastest.cpu_seconds,
         peak_rss_bytes=max(measured.peak_rss_bytes for measured, _ in runs),
         selected=selected,
     )
@@ -285,14 +291,15 @@ def _scan_unavailable(rootwatch: Path) -> str | None:
     return None
 
 
-def _header(corpus: Corpus, repeat: int, jq: str | None) -> str:
+def _header(corpus: Corpus, repeat: int, jq: str | None, *, load: tuple[float, float]) -> str:
     tools = f"Python {platform.python_version()}" + (f", {jq_version(jq)}" if jq else "")
     return (
-        f"bench scan · {datetime.now(UTC):%Y-%m-%d} · {os.cpu_count()} CPUs · {tools}\n"
+        f"bench scan · {datetime.now(UTC):%Y-%m-%d} · {os.cpu_count()} CPUs "
+        f"(load average {load[0]:.1f} before, {load[1]:.1f} after) · {tools}\n"
         f"corpus: {corpus.records:,} records in {len(corpus.files):,} files "
         f"({megabytes(corpus.gzip_bytes)} gzip, {megabytes(corpus.json_bytes)} JSON), "
         f"{corpus.root_records:,} root, {corpus.tamper_by_others:,} tamper by others, "
-        f"{corpus.lookalikes:,} root look-alikes · best of {repeat}"
+        f"{corpus.lookalikes:,} root look-alikes"
     )
 
 

@@ -39,6 +39,7 @@ def test_a_run_reports_the_peak_memory_of_the_measured_process(tmp_path: Path) -
     run = run_measured([[PYTHON, "-c", allocate]], stdout=tmp_path / "out", stderr=tmp_path / "err")
     assert run.succeeded
     assert run.peak_rss_bytes >= 80_000_000
+    assert run.cpu_seconds > 0
     small = run_measured([[PYTHON, "-c", "pass"]], stdout=tmp_path / "out", stderr=tmp_path / "err")
     assert small.peak_rss_bytes < 80_000_000
 
@@ -83,7 +84,7 @@ def test_jq_selects_exactly_the_root_records(small: Corpus, tmp_path: Path) -> N
 
 
 def row(tool: str, seconds: float, peak_mb: float, selected: int | None = None) -> Row:
-    return Row(tool, 1_000_000, 300, seconds, int(peak_mb * 1e6), selected)
+    return Row(tool, 1_000_000, 300, seconds, seconds * 0.9, int(peak_mb * 1e6), selected)
 
 
 def measured(
@@ -143,7 +144,7 @@ def test_without_jq_that_goal_is_not_measured_and_does_not_fail(small: Corpus) -
 def test_the_table_lines_up_every_column() -> None:
     table = format_rows([row("rootwatch scan", 10, 91.5, 520), row("floor", 12.5, 80)])
     header, first, second = table.splitlines()
-    columns = "tool records files seconds records/s peak RSS selected"
+    columns = "tool records files seconds CPU s records/s peak RSS selected"
     assert header.split() == columns.split()
     assert first.split() == [
         "rootwatch",
@@ -151,6 +152,7 @@ def test_the_table_lines_up_every_column() -> None:
         "1,000,000",
         "300",
         "10.00",
+        "9.00",
         "100,000",
         "91.5",
         "MB",
