@@ -327,7 +327,7 @@ def run_stackset(args: argparse.Namespace) -> int:
 
     try:
         request = build_request()
-    except StackSetError as error:
+    except (StackSetError, ValueError) as error:
         raise UsageError(str(error)) from None
     deployer = StackSetDeployer(_client(session, "cloudformation", args.endpoint_url))
     try:
