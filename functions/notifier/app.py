@@ -38,7 +38,9 @@ from rootwatch.services.notifying import (
 logger = Logger()
 metrics = Metrics()
 tracer = Tracer()
-processor = BatchProcessor(event_type=EventType.SQS)
+# A batch that fails entirely (Slack down) is reported like any partial failure: the
+# function's Errors metric stays for faults in the function itself.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 class DeliveryIncomplete(Exception):
@@ -108,6 +110,11 @@ def report(result: MessageResult, message_id: str) -> None:
             )
     for outcome in result.sent:
         _count("AlertsSent", outcome.destination.channel)
+    if result.sent:
+        metrics.add_metric(name="AlertsSent", unit=MetricUnit.Count, value=len(result.sent))
+    already = sum(1 for outcome in result.destinations if outcome.status == "already-delivered")
+    if already:
+        metrics.add_metric(name="AlertsAlreadyDelivered", unit=MetricUnit.Count, value=already)
     if result.disposition == "delivered":
         logger.info("alert delivered", extra=context)
     elif result.disposition == "retry":
