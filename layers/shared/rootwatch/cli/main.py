@@ -9,7 +9,11 @@ from collections.abc import Sequence
 
 # Each module defines `register(subparsers)`, which adds its noun and sets `handler`
 # (a callable taking the parsed namespace and returning the exit status).
-COMMAND_MODULES: tuple[str, ...] = ("rootwatch.cli.scan", "rootwatch.cli.deploy")
+COMMAND_MODULES: tuple[str, ...] = (
+    "rootwatch.cli.scan",
+    "rootwatch.cli.deploy",
+    "rootwatch.cli.local",
+)
 
 
 class UsageError(Exception):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -206,7 +207,40 @@ def provision(
         value = evaluation.resolve_output(name)
         if value is not NO_VALUE:
             stack.outputs[name] = value
+    _record_stack(stack)
     return stack
+
+
+# moto's CloudFormation would try to create the resources again; the record holds none.
+_STACK_RECORD_RESOURCE: Final = "AWS::CloudFormation::WaitConditionHandle"
+warnings.filterwarnings(
+    "ignore", message=f"Tried to parse {_STACK_RECORD_RESOURCE}", category=UserWarning
+)
+
+
+def _record_stack(stack: ProvisionedStack) -> None:
+    """A CloudFormation stack with this stack's name, parameters and outputs.
+
+    Tools that find a deployed stack through DescribeStacks (the `rootwatch` commands with
+    `--endpoint-url`) find the local one the same way.
+    """
+    parameters = {
+        name: ",".join(value) if isinstance(value, list) else str(value)
+        for name, value in stack.evaluation.parameters.items()
+    }
+    body = {
+        "Description": str(stack.template.body.get("Description") or ""),
+        "Parameters": {name: {"Type": "String"} for name in parameters},
+        "Resources": {"LocalStack": {"Type": _STACK_RECORD_RESOURCE}},
+        "Outputs": {name: {"Value": _text(value)} for name, value in stack.outputs.items()},
+    }
+    stack.endpoint.client("cloudformation").create_stack(
+        StackName=stack.stack_name,
+        TemplateBody=json.dumps(body),
+        Parameters=[
+            {"ParameterKey": name, "ParameterValue": value} for name, value in parameters.items()
+        ],
+    )
 
 
 def _creation_order(template: Template, evaluation: StackEvaluation) -> list[str]:
