@@ -51,7 +51,7 @@ def root_login_file(path: Path) -> Path:
 def test_a_large_scan_on_a_terminal_shows_a_progress_bar_then_erases_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(scan, "PROGRESS_MIN_BYTES", 1)
+    monkeypatch.setattr(scan, "LARGE_INPUT_BYTES", 1)
     terminal = Terminal()
     result = scan.scan([str(root_login_file(tmp_path / "a.json"))], stderr=terminal)
     assert [f.record.event_id for f in result.findings] == ["login"]
@@ -67,7 +67,7 @@ def test_no_progress_bar_when_stderr_is_not_a_terminal_or_the_input_is_small(
     terminal = Terminal()
     scan.scan([path], stderr=terminal)
     assert terminal.getvalue() == ""
-    monkeypatch.setattr(scan, "PROGRESS_MIN_BYTES", 1)
+    monkeypatch.setattr(scan, "LARGE_INPUT_BYTES", 1)
     piped = io.StringIO()
     scan.scan([path], stderr=piped)
     assert piped.getvalue() == ""
@@ -129,3 +129,39 @@ def test_byte_sizes_read_like_people_write_them() -> None:
         "5.0 MB",
         "3072.0 GB",
     ]
+
+
+def test_a_parallel_scan_finds_and_reports_exactly_what_a_serial_one_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    login = json.loads(root_login_file(tmp_path / "login.json").read_text())
+    for number in range(6):
+        records = [
+            {**login, "eventID": f"login-{number}", "eventTime": f"2026-11-2{number}T10:00:00Z"},
+            {**login, "eventID": "login-0", "eventTime": "2026-11-20T10:00:00Z"},
+            {**login, "eventID": None},
+        ]
+        (tmp_path / f"log-{number}.json").write_text(json.dumps({"Records": records}))
+    (tmp_path / "broken.json").write_text("{")
+
+    def scanned(threshold: int) -> tuple[list[tuple[str, str]], str, tuple[int, int, int, int]]:
+        monkeypatch.setattr(scan, "LARGE_INPUT_BYTES", threshold)
+        messages = io.StringIO()
+        result = scan.scan([str(tmp_path)], stderr=messages)
+        found = [(f.record.event_id, f.file) for f in result.findings]
+        counts = (result.records_read, result.files_read, result.duplicates, result.unreadable)
+        return found, messages.getvalue(), counts
+
+    serial = scanned(10**12)
+    monkeypatch.setattr(scan, "_worker_count", lambda files: 3)
+    parallel = scanned(1)
+    assert parallel == serial
+    found, messages, counts = parallel
+    assert found[0] == ("login-0", str(tmp_path / "log-0.json"))
+    assert len(found) == 7
+    assert counts == (19, 8, 6, 7)
+    assert messages.splitlines()[0].startswith(f"rootwatch scan: {tmp_path / 'broken.json'}")
+    assert (
+        messages.splitlines()[1]
+        == f"rootwatch scan: {tmp_path / 'log-0.json'}: Records[2]: missing eventID"
+    )

@@ -56,11 +56,19 @@ class RecordError(ValueError):
     def __str__(self) -> str:
         return ": ".join(part for part in (self.path, self.position, self.reason) if part)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Errors cross process boundaries (a parallel scan): keep the path and position.
+        return (_record_error, (self.reason, self.path, self.position))
+
     def located(self, path: str | None, position: str | None) -> RecordError:
         """The same error, placed in a file and under an outer position."""
         inner = self.position
         joined = ", ".join(part for part in (position, inner) if part) or None
         return RecordError(self.reason, path=path or self.path, position=joined)
+
+
+def _record_error(reason: str, path: str | None, position: str | None) -> RecordError:
+    return RecordError(reason, path=path, position=position)
 
 
 KeepTest = Callable[[Mapping[str, Any]], bool]

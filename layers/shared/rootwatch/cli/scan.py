@@ -2,6 +2,7 @@
 
 Records stream file by file; only the events kept (root activity is rare) are held, so they
 can be printed once each (an eventID seen in several files is one event), oldest first.
+Large inputs are read by a few processes at once, each holding one file at a time.
 """
 
 from __future__ import annotations
@@ -10,8 +11,11 @@ import argparse
 import os
 import sys
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Final, TextIO
 
@@ -63,8 +67,11 @@ TABLE_SHRINK: Final = (
     ("summary", 20),
     ("source_ip", 11),
 )
-# Below this much input a scan is over before a progress bar would tell anything.
-PROGRESS_MIN_BYTES: Final = 32 * 1024 * 1024
+# From this much input on, a scan shows a progress bar on a terminal and reads files in
+# parallel; below it, it is over before either would help.
+LARGE_INPUT_BYTES: Final = 32 * 1024 * 1024
+# Each process holds one file at a time, so memory grows with this, not with the input.
+MAX_WORKERS: Final = 4
 
 _SEVERITIES: Final = tuple(severity.label for severity in Severity)
 _PROGRAM: Final = "rootwatch scan"
@@ -176,7 +183,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def scan(paths: Sequence[str], *, stderr: TextIO) -> ScanResult:
-    """Read every input under `paths`, naming each unusable one on `stderr`."""
+    """Read every input under `paths`, naming each unusable one on `stderr`.
+
+    A large input is read by several processes, a file each; results are taken in file
+    order, so the output, the messages and which file an event is credited to stay the
+    same whatever the number of processes.
+    """
     progress: ProgressBar | None = None
 
     def report(error: RecordError) -> None:
@@ -184,36 +196,81 @@ def scan(paths: Sequence[str], *, stderr: TextIO) -> ScanResult:
             progress.clear()
         print(f"{_PROGRAM}: {error}", file=stderr)
 
-    reader = Reader(keep=might_be_kept, on_error=report)
-    files = reader.input_files(paths)
+    paths_reader = Reader(on_error=report)
+    files = paths_reader.input_files(paths)
     sizes = [_size(path) for path in files]
-    if stderr.isatty() and sum(sizes) >= PROGRESS_MIN_BYTES:
+    large = sum(sizes) >= LARGE_INPUT_BYTES
+    if large and stderr.isatty():
         progress = ProgressBar(sum(sizes), stderr)
 
     found: dict[str, Finding] = {}
-    duplicates = 0
-    for path, size in zip(files, sizes, strict=True):
-        for record in reader.read_file(path):
-            classification = classify(record)
-            if classification is None:
-                continue
-            if record.event_id in found:
-                duplicates += 1
-                continue
-            found[record.event_id] = Finding(record, classification, str(path))
-        if progress is not None:
-            progress.advance(size)
+    duplicates = records_read = 0
+    unreadable = paths_reader.errors
+    with _file_scans(files, workers=_worker_count(len(files)) if large else 1) as scans:
+        for path, size, file_scan in zip(files, sizes, scans, strict=True):
+            for error in file_scan.errors:
+                report(error)
+            unreadable += len(file_scan.errors)
+            records_read += file_scan.records_read
+            for record, classification in file_scan.kept:
+                if record.event_id in found:
+                    duplicates += 1
+                else:
+                    found[record.event_id] = Finding(record, classification, str(path))
+            if progress is not None:
+                progress.advance(size)
     if progress is not None:
         progress.clear()
 
     findings = sorted(found.values(), key=lambda f: (f.record.event_time, f.record.event_id))
     return ScanResult(
         findings=findings,
-        records_read=reader.records_read,
-        files_read=reader.files_read,
+        records_read=records_read,
+        files_read=len(files),
         duplicates=duplicates,
-        unreadable=reader.errors,
+        unreadable=unreadable,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class FileScan:
+    """What one file held: its kept events in file order, its record count, its errors."""
+
+    kept: list[tuple[CloudTrailRecord, Classification]]
+    records_read: int
+    errors: list[RecordError]
+
+
+def scan_file(path: Path) -> FileScan:
+    errors: list[RecordError] = []
+    reader = Reader(keep=might_be_kept, on_error=errors.append)
+    kept = []
+    for record in reader.read_file(path):
+        classification = classify(record)
+        if classification is not None:
+            kept.append((record, classification))
+    return FileScan(kept=kept, records_read=reader.records_read, errors=errors)
+
+
+@contextmanager
+def _file_scans(files: Sequence[Path], *, workers: int) -> Iterator[Iterator[FileScan]]:
+    if workers <= 1:
+        yield map(scan_file, files)
+        return
+    # Spawned workers import only the scan's own modules, whatever the platform's default.
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
+    try:
+        yield pool.map(scan_file, files)
+    finally:
+        pool.shutdown(cancel_futures=True)
+
+
+def _worker_count(files: int) -> int:
+    try:
+        processors = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        processors = os.cpu_count() or 1
+    return max(1, min(processors, files, MAX_WORKERS))
 
 
 def summary_line(result: ScanResult, *, shown: int) -> str:
