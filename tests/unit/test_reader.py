@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import gzip
 import json
+import pickle
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -413,3 +414,14 @@ def test_parse_value_reads_every_form_of_a_decoded_document() -> None:
         parse_value([record("a"), {"Records": [record("b"), record("c", eventID=None)]}])
     assert raised.value.position == "[1], Records[1]"
     assert raised.value.path is None
+
+
+def test_errors_keep_their_place_when_they_cross_processes() -> None:
+    error = RecordError("missing eventID", path="logs/a.json.gz", position="Records[4]")
+    copied = pickle.loads(pickle.dumps(error))
+    assert (copied.reason, copied.path, copied.position) == (
+        "missing eventID",
+        "logs/a.json.gz",
+        "Records[4]",
+    )
+    assert str(copied) == "logs/a.json.gz: Records[4]: missing eventID"
