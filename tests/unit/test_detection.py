@@ -206,6 +206,16 @@ def test_root_credential_changes_are_critical(event_name: str, source: str) -> N
     assert (result.severity, result.rules) == (Severity.CRITICAL, ("credential-change",))
 
 
+def test_a_login_profile_change_says_whose_password_it_was() -> None:
+    own = kept(raw_record("CreateLoginProfile", "iam.amazonaws.com"))
+    assert own.summary == "Root created the root password"
+    users = kept(
+        raw_record("UpdateLoginProfile", "iam.amazonaws.com", requestParameters={"userName": "bob"})
+    )
+    assert users.summary == "Root changed an IAM user's console password"
+    assert users.rules == ("credential-change",)
+
+
 def test_password_recovery_is_root_activity_whoever_the_record_names() -> None:
     for identity in (None, {"type": "Unknown", "accountId": ACCOUNT}):
         requested = kept(raw_record("PasswordRecoveryRequested", "signin.amazonaws.com", identity))

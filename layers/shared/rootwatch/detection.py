@@ -298,8 +298,13 @@ SERVICE_EVENT_TYPE: Final = "AwsServiceEvent"
 CREDENTIAL_CHANGE_EVENTS: Final[Mapping[str, str]] = {
     "PasswordUpdated": "Root changed the root password",
     "PasswordRecoveryCompleted": "Root password reset through password recovery",
-    "CreateLoginProfile": "Root created a console password",
-    "UpdateLoginProfile": "Root changed a console password",
+    "CreateLoginProfile": "Root created the root password",
+    "UpdateLoginProfile": "Root changed the root password",
+}
+# The login profile calls name a user when the password is an IAM user's, not root's.
+_USER_PASSWORD_CHANGES: Final[Mapping[str, str]] = {
+    "CreateLoginProfile": "Root created an IAM user's console password",
+    "UpdateLoginProfile": "Root changed an IAM user's console password",
 }
 MFA_REMOVAL_EVENTS: Final = frozenset({"DeactivateMFADevice", "DeleteVirtualMFADevice"})
 ACCOUNT_CLOSE_EVENT: Final = "CloseAccount"
@@ -330,8 +335,8 @@ ACCOUNT_CHANGE_EVENTS: Final[Mapping[str, str]] = {
     "Preferences_DeletePaymentProfile": "Root removed a payment profile",
 }
 
+# Who made a tamper event that is not root's, as a message names them.
 _ACTORS: Final[Mapping[str, str]] = {
-    "Root": "Root",
     "IAMUser": "An IAM user",
     "AssumedRole": "An assumed role",
     "FederatedUser": "A federated user",
@@ -441,7 +446,10 @@ def _specific_matches(
             _Match(MFA_REMOVED, Severity.CRITICAL, "Root removed an MFA device" + failed)
         )
     if root and name in CREDENTIAL_CHANGE_EVENTS:
-        summary = CREDENTIAL_CHANGE_EVENTS[name] + failed
+        words = CREDENTIAL_CHANGE_EVENTS[name]
+        if name in _USER_PASSWORD_CHANGES and record.request_parameters.get("userName"):
+            words = _USER_PASSWORD_CHANGES[name]
+        summary = words + failed
         matches.append(_Match(CREDENTIAL_CHANGE, Severity.CRITICAL, summary))
     if tamper_action is not None:
         actor = _ACTORS.get(record.user_identity_type or "", "A principal") if not root else "Root"
