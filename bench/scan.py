@@ -29,7 +29,14 @@ from pathlib import Path
 
 from bench.corpus import Corpus, CorpusSpec, ensure_corpus
 from bench.jqtool import find_jq, jq_version
-from bench.measure import Run, count_lines, run_measured, tail, warm_page_cache
+from bench.measure import (
+    SAMPLE_INTERVAL_SECONDS,
+    Run,
+    count_lines,
+    run_measured,
+    tail,
+    warm_page_cache,
+)
 from bench.report import Goal, Row, exit_status, format_goals, format_rows, megabytes
 
 NAME = "scan"
@@ -37,6 +44,7 @@ SUMMARY = "rootwatch scan throughput and peak memory, against jq and the parse f
 
 DEFAULT_RECORDS = 500_000
 QUICK_RECORDS = 50_000
+JUDGED_RECORDS = 500_000
 SCAN_OVER_JQ = 3.0
 SCAN_OVER_FLOOR = 0.7
 PEAK_RSS_LIMIT_BYTES = 300_000_000
@@ -95,8 +103,10 @@ def run(options: argparse.Namespace) -> int:
     print()
     print(format_rows(measured.rows()))
     print(
-        f"seconds: wall clock, best of {repeat}; CPU s: user + system time of that run, "
-        "every process of the pipeline"
+        f"seconds: wall clock, best of {repeat}. CPU s: user + system time of that run, all "
+        "processes. peak RSS: the largest of any run, the larger of the biggest process's "
+        "own peak and the sum over all processes sampled every "
+        f"{SAMPLE_INTERVAL_SECONDS * 1000:g} ms."
     )
     print()
     goals = evaluate(measured)
@@ -137,21 +147,24 @@ def evaluate(measured: Measured) -> list[Goal]:
             f"{scan.selected:,} + {half.selected:,} of {expected[0]:,} + {expected[1]:,}",
         )
     )
+    # Start-up and the last file weigh on a small corpus: throughput is judged on the
+    # size the goals were set for.
+    judged = measured.corpus.records >= JUDGED_RECORDS
+    unjudged = f"(not judged under {JUDGED_RECORDS:,} records)"
+    over_jq = f"scan >= {SCAN_OVER_JQ:g}x jq (records/s)"
     if jq is None:
-        goals.append(Goal(f"scan >= {SCAN_OVER_JQ:g}x jq (records/s)", None, "jq not run"))
+        goals.append(Goal(over_jq, None, "jq not run"))
     else:
         ratio = scan.records_per_second / jq.records_per_second
-        goals.append(
-            Goal(
-                f"scan >= {SCAN_OVER_JQ:g}x jq (records/s)", ratio >= SCAN_OVER_JQ, f"{ratio:.2f}x"
-            )
-        )
-    floor_ratio = scan.records_per_second / floor.records_per_second
+        holds = ratio >= SCAN_OVER_JQ if judged else None
+        goals.append(Goal(over_jq, holds, f"{ratio:.2f}x" + ("" if judged else f" {unjudged}")))
+    ratio = scan.records_per_second / floor.records_per_second
+    holds = ratio >= SCAN_OVER_FLOOR if judged else None
     goals.append(
         Goal(
             f"scan >= {SCAN_OVER_FLOOR:g}x floor (records/s)",
-            floor_ratio >= SCAN_OVER_FLOOR,
-            f"{floor_ratio:.2f}x",
+            holds,
+            f"{ratio:.2f}x" + ("" if judged else f" {unjudged}"),
         )
     )
     peak = max(scan.peak_rss_bytes, half.peak_rss_bytes)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import subprocess
 import sys
 import textwrap
 import types
@@ -17,7 +18,7 @@ import bench.__main__ as bench_main
 from bench import scan
 from bench.corpus import Corpus, CorpusSpec, ensure_corpus
 from bench.floor import parse_all
-from bench.measure import count_lines, run_measured
+from bench.measure import ProcessTreeMemory, count_lines, run_measured
 from bench.report import Goal, Row, exit_status, format_goals, format_rows
 
 PYTHON = sys.executable
@@ -40,8 +41,46 @@ def test_a_run_reports_the_peak_memory_of_the_measured_process(tmp_path: Path) -
     assert run.succeeded
     assert run.peak_rss_bytes >= 80_000_000
     assert run.cpu_seconds > 0
+    assert run.all_processes_rss_bytes is None or run.all_processes_rss_bytes > 0
     small = run_measured([[PYTHON, "-c", "pass"]], stdout=tmp_path / "out", stderr=tmp_path / "err")
     assert small.peak_rss_bytes < 80_000_000
+
+
+WORKERS = """\
+import subprocess, sys
+hold = (
+    "import sys; block = bytearray(60_000_000); block[::4096] = b'x' * len(block[::4096]); "
+    "print('ready', flush=True); sys.stdin.read()"
+)
+workers = [
+    subprocess.Popen([sys.executable, "-c", hold], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    for _ in range(2)
+]
+for worker in workers:
+    worker.stdout.readline()
+print("ready", flush=True)
+sys.stdin.read()
+for worker in workers:
+    worker.stdin.close()
+    worker.wait()
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="needs /proc")
+def test_memory_is_summed_over_a_process_and_its_workers() -> None:
+    parent = subprocess.Popen(
+        [PYTHON, "-c", WORKERS], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    assert parent.stdin is not None and parent.stdout is not None
+    try:
+        assert parent.stdout.readline().strip() == b"ready"  # both workers hold their memory
+        with ProcessTreeMemory([parent.pid]) as memory:
+            pass  # the sampler takes one sample before it looks at being stopped
+    finally:
+        parent.stdin.close()
+        parent.wait()
+    assert memory.peak is not None
+    assert memory.peak >= 120_000_000
 
 
 def test_a_pipeline_connects_its_commands_and_keeps_every_exit_code(tmp_path: Path) -> None:
@@ -97,11 +136,13 @@ def measured(
     half_peak_mb: float = 85,
     selected: int | None = None,
 ) -> scan.Measured:
+    # Throughput is judged on corpora of the size the goals were set for.
+    corpus = replace(small, records=scan.JUDGED_RECORDS)
     half = replace(small, records=small.records // 2)
     return scan.Measured(
-        corpus=small,
+        corpus=corpus,
         half=half,
-        scan=row("scan", scan_seconds, peak_mb, selected or small.scan_events),
+        scan=row("scan", scan_seconds, peak_mb, selected or corpus.scan_events),
         scan_half=row("scan, half", scan_seconds / 2, half_peak_mb, half.scan_events),
         jq=None if jq_seconds is None else row("jq", jq_seconds, 20),
         floor=row("floor", floor_seconds, 80),
