@@ -1,0 +1,179 @@
+"""`rootwatch incidents`: incidents from the audit log, newest first, with counts."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from rootwatch.cli.events import RETENTION_MARGIN, add_paging_options
+from rootwatch.cli.output import Column
+from rootwatch.cli.paging import decode_token, encode_token, filters_digest
+from rootwatch.cli.target import (
+    SEVERITY_LABELS,
+    account_id,
+    add_target_options,
+    counts_text,
+    hub_command,
+    option,
+    page_limit,
+    print_page,
+    severity_floor,
+    stored_time,
+    time_range,
+)
+from rootwatch.cli.timeparse import parse_iso
+
+KEYS: Final = (
+    "incident_id",
+    "state",
+    "severity",
+    "account_id",
+    "account_name",
+    "partner",
+    "actor",
+    "opened_at",
+    "last_seen",
+    "closes_at",
+    "event_count",
+    "event_names",
+    "regions",
+    "assumed_root_caller",
+    "alerted_severity",
+    "messages_sent",
+)
+TABLE_COLUMNS: Final = (
+    Column("incident_id", "INCIDENT"),
+    Column("opened_at", "OPENED (UTC)"),
+    Column("severity", "SEVERITY"),
+    Column("state", "STATE"),
+    Column("account_id", "ACCOUNT"),
+    Column("event_count", "EVENTS"),
+    Column("actor", "ACTOR", max_width=40),
+    Column("top_events", "MOST FREQUENT"),
+)
+TABLE_SHRINK: Final = (("top_events", 16), ("actor", 15), ("top_events", 8))
+# How many event names a table row lists, most frequent first.
+TOP_EVENT_NAMES: Final = 3
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "incidents",
+        help="list incidents (open and closed), newest first",
+        description=(
+            "List incidents by the time they opened, newest first: root activity in one "
+            "account from one source (or one AssumeRoot caller), with its event count and "
+            "highest severity. `rootwatch show ID` prints one with its timeline."
+        ),
+    )
+    filters = parser.add_argument_group("filters")
+    filters.add_argument("--account", metavar="ACCOUNT", help="12-digit account id")
+    filters.add_argument("--partner", metavar="NAME", help="partner of the account's entry")
+    filters.add_argument(
+        "--since",
+        metavar="WHEN",
+        help="opened at or after WHEN: a duration back from now (30m, 24h, 7d) or ISO 8601",
+    )
+    filters.add_argument("--until", metavar="WHEN", help="opened before WHEN (same forms)")
+    filters.add_argument(
+        "--severity",
+        choices=SEVERITY_LABELS,
+        metavar="S",
+        help=f"highest severity at least S ({', '.join(SEVERITY_LABELS)})",
+    )
+    state = filters.add_mutually_exclusive_group()
+    state.add_argument(
+        "--open", dest="state", action="store_const", const="open", help="only open incidents"
+    )
+    state.add_argument(
+        "--closed",
+        dest="state",
+        action="store_const",
+        const="closed",
+        help="only closed incidents",
+    )
+    add_paging_options(parser)
+    add_target_options(parser, inherit=False)
+    parser.set_defaults(handler=run)
+
+
+@hub_command
+def run(args: argparse.Namespace) -> int:
+    from rootwatch.adapters.queries import AuditReader, IncidentFilter  # noqa: PLC0415 (boto3)
+    from rootwatch.cli.hub import connect  # noqa: PLC0415 (boto3)
+
+    now = datetime.now(UTC)
+    limit = page_limit(args.limit)
+    since, until = time_range(args.since, args.until, now=now)
+    selection = IncidentFilter(
+        account_id=account_id(args.account) if args.account else None,
+        partner=args.partner or None,
+        since=since,
+        until=until,
+        min_severity=severity_floor(args.severity),
+        state=args.state,
+    )
+    filters = {
+        name: getattr(args, name)
+        for name in ("account", "partner", "since", "until", "severity", "state")
+    }
+    digest = filters_digest("incidents", {"filters": filters, "stack": option(args, "stack_name")})
+    before = decode_token(args.next_token, digest) if args.next_token else None
+    hub = connect(args)
+    page = AuditReader(hub.dynamodb(), hub.table_name).incidents(
+        selection,
+        limit=limit,
+        now=now,
+        oldest=now - hub.retention - RETENTION_MARGIN,
+        before=before,
+    )
+    output = option(args, "output")
+    print_page(
+        [incident_row(item, now=now, output=output) for item in page.items],
+        noun="incidents",
+        next_token=encode_token(page.resume_before, digest) if page.resume_before else None,
+        output=output,
+        columns=TABLE_COLUMNS,
+        shrink=TABLE_SHRINK,
+        keys=KEYS,
+        empty="no incidents match",
+    )
+    return 0
+
+
+def incident_row(item: Mapping[str, Any], *, now: datetime, output: str) -> dict[str, Any]:
+    """An incident item with the keys of `KEYS`, shaped for the output format.
+
+    JSON keeps event names as an object; CSV and tables show them as text, and a table
+    also shows only the most frequent ones, with times in its own style.
+    """
+    row = {key: item.get(key) for key in KEYS}
+    row["state"] = incident_state(item, now)
+    names = item.get("event_names")
+    if output != "json":
+        row["event_names"] = counts_text(names)
+    if output == "table":
+        for key in ("opened_at", "last_seen", "closes_at"):
+            row[key] = stored_time(row[key])
+        row["top_events"] = top_event_names(names if isinstance(names, Mapping) else {})
+    return row
+
+
+def incident_state(item: Mapping[str, Any], now: datetime) -> str:
+    closes_at = item.get("closes_at")
+    if not isinstance(closes_at, str):
+        return "unknown"
+    try:
+        return "open" if parse_iso(closes_at) > now else "closed"
+    except ValueError:
+        return "unknown"
+
+
+def top_event_names(counts: Mapping[str, Any]) -> str:
+    ranked = sorted(counts.items(), key=lambda pair: (-int(pair[1]), pair[0]))
+    shown = [f"{name}:{count}" for name, count in ranked[:TOP_EVENT_NAMES]]
+    if len(ranked) > TOP_EVENT_NAMES:
+        shown.append(f"+{len(ranked) - TOP_EVENT_NAMES} more")
+    return ", ".join(shown)
