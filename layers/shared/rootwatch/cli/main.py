@@ -13,6 +13,11 @@ COMMAND_MODULES: tuple[str, ...] = (
     "rootwatch.cli.scan",
     "rootwatch.cli.deploy",
     "rootwatch.cli.local",
+    "rootwatch.cli.events",
+    "rootwatch.cli.incidents",
+    "rootwatch.cli.show",
+    "rootwatch.cli.accounts",
+    "rootwatch.cli.expect",
 )
 
 
