@@ -25,7 +25,7 @@ class Row:
 
 @dataclass(frozen=True, slots=True)
 class Goal:
-    """A target and what was measured against it; `holds` is None when not measured."""
+    """A target and what was measured against it; `holds` is None when it was not judged."""
 
     description: str
     holds: bool | None
@@ -33,7 +33,7 @@ class Goal:
 
     @property
     def verdict(self) -> str:
-        return {True: "ok", False: "FAILED", None: "not measured"}[self.holds]
+        return {True: "ok", False: "FAILED", None: "not judged"}[self.holds]
 
 
 def megabytes(size: int) -> str:
@@ -66,12 +66,14 @@ def format_rows(rows: Sequence[Row]) -> str:
 
 
 def format_goals(goals: Sequence[Goal]) -> str:
-    width = max((len(goal.description) for goal in goals), default=0)
+    described = max((len(goal.description) for goal in goals), default=0)
+    measured = max((len(goal.measured) for goal in goals), default=0)
     return "\n".join(
-        f"{goal.description.ljust(width)}  {goal.measured:>22}  {goal.verdict}" for goal in goals
+        f"{goal.description.ljust(described)}  {goal.measured.rjust(measured)}  {goal.verdict}"
+        for goal in goals
     )
 
 
 def exit_status(goals: Sequence[Goal]) -> int:
-    """1 when a goal failed, else 0 (goals that could not be measured do not fail)."""
+    """1 when a goal failed, else 0 (goals that were not judged do not fail)."""
     return 1 if any(goal.holds is False for goal in goals) else 0

@@ -102,11 +102,10 @@ def run(options: argparse.Namespace) -> int:
     print(_header(corpus, repeat, jq, load=(load_before, os.getloadavg()[0])))
     print()
     print(format_rows(measured.rows()))
+    print(f"seconds: wall clock, best of {repeat}; CPU s: user + system time of that run")
     print(
-        f"seconds: wall clock, best of {repeat}. CPU s: user + system time of that run, all "
-        "processes. peak RSS: the largest of any run, the larger of the biggest process's "
-        "own peak and the sum over all processes sampled every "
-        f"{SAMPLE_INTERVAL_SECONDS * 1000:g} ms."
+        "peak RSS: highest of all runs, each the larger of its biggest process's own peak and"
+        f"\n  the sum over all its processes, sampled every {SAMPLE_INTERVAL_SECONDS * 1000:g} ms"
     )
     print()
     goals = evaluate(measured)
@@ -150,7 +149,7 @@ def evaluate(measured: Measured) -> list[Goal]:
     # Start-up and the last file weigh on a small corpus: throughput is judged on the
     # size the goals were set for.
     judged = measured.corpus.records >= JUDGED_RECORDS
-    unjudged = f"(not judged under {JUDGED_RECORDS:,} records)"
+    unjudged = f"(under {JUDGED_RECORDS:,} records)"
     over_jq = f"scan >= {SCAN_OVER_JQ:g}x jq (records/s)"
     if jq is None:
         goals.append(Goal(over_jq, None, "jq not run"))
