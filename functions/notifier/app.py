@@ -74,11 +74,18 @@ def notifier() -> Notifier:
 
 
 def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
-    result = notifier().handle(
-        record.body,
-        receive_count=int(record.attributes.approximate_receive_count or 1),
-        remaining_seconds=lambda: lambda_context.get_remaining_time_in_millis() / 1000,
-    )
+    try:
+        result = notifier().handle(
+            record.body,
+            receive_count=int(record.attributes.approximate_receive_count or 1),
+            remaining_seconds=lambda: lambda_context.get_remaining_time_in_millis() / 1000,
+        )
+    except Exception:
+        metrics.add_metric(name="AlertsRetried", unit=MetricUnit.Count, value=1)
+        logger.exception(
+            "alert message failed; SQS will retry", extra={"message_id": record.message_id}
+        )
+        raise
     report(result, record.message_id)
     if result.disposition == "retry":
         raise DeliveryIncomplete(result.reason)
@@ -86,8 +93,7 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
 
 def report(result: MessageResult, message_id: str) -> None:
     alert = result.alert
-    if alert is not None:
-        logger.set_correlation_id(alert.alert_id)
+    logger.set_correlation_id(alert.alert_id if alert else None)
     context = {
         "message_id": message_id,
         "disposition": result.disposition,

@@ -314,6 +314,20 @@ def test_a_message_that_is_not_an_alert_goes_to_the_dlq_with_its_reason(hub: Hub
     assert len(hub.receiver.accepted()) == 2
 
 
+def test_an_unreadable_audit_table_retries_then_dead_letters_without_sending(hub: Hub) -> None:
+    hub.dynamodb.delete_table(TableName=hub.table)
+    hub.send(FIRST)
+    responses = hub.drain()
+
+    assert [len(response["batchItemFailures"]) for response in responses] == [1, 1, 0]
+    [letter] = hub.dead_letters()
+    assert letter["MessageAttributes"]["reason"]["StringValue"].startswith(
+        "unexpected ResourceNotFoundException: An error occurred (ResourceNotFoundException)"
+    )
+    assert hub.receiver.posts == []
+    assert sent_emails() == []
+
+
 def test_injection_strings_never_reach_slack_or_email_unescaped(hub: Hub) -> None:
     for index, text in enumerate(INJECTIONS):
         alert = with_attacker_text(text)
