@@ -202,7 +202,13 @@ def test_sam_deploys_the_spoke_in_each_region(aws: str, tmp_path: Path) -> None:
     assert all(row["detail"].startswith("Successfully created/updated stack") for row in rows)
     for region in ("us-east-1", "eu-west-1"):
         events = client(aws, "events", region)
-        for name in (naming.ROOT_ACTIVITY_RULE, naming.TAMPER_RULE, naming.HEARTBEAT_RULE):
+        rules = (
+            naming.ROOT_ACTIVITY_RULE,
+            naming.TAMPER_RULE,
+            naming.TAMPER_GUARD_RULE,
+            naming.HEARTBEAT_RULE,
+        )
+        for name in rules:
             (target,) = events.list_targets_by_rule(Rule=name)["Targets"]
             assert target["Arn"] == HUB_BUS_ARN
             assert target["RoleArn"].endswith(f":role/{naming.DELIVERY_ROLE_PREFIX}{region}")

@@ -100,6 +100,7 @@ def test_self_managed_stack_set_puts_a_spoke_in_every_account_and_region(
         assert set(rules) == {
             naming.ROOT_ACTIVITY_RULE,
             naming.TAMPER_RULE,
+            naming.TAMPER_GUARD_RULE,
             naming.HEARTBEAT_RULE,
         }
         assert all(targets[0]["Arn"] == HUB_BUS_ARN for targets in rules.values())

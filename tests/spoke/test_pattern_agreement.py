@@ -237,6 +237,20 @@ def test_tamper_rule_forwards_tamper_by_anyone_and_nothing_else(
     assert names <= {event for _, event in detection.ROOT_TAMPER_EVENTS}
 
 
+def test_tamper_guard_forwards_exactly_the_changes_to_rootwatchs_rules(
+    routed_corpus: tuple[Routed, Routed],
+) -> None:
+    genuine, _ = routed_corpus
+    rule_tamper = {
+        case.record["eventID"]
+        for case in CORPUS
+        if case.record["eventSource"] == detection.EVENTBRIDGE_SOURCE and _keeps(case.record)[1]
+    }
+    assert len(rule_tamper) >= 12
+    assert genuine.ids(naming.TAMPER_GUARD_RULE) == rule_tamper
+    assert rule_tamper <= genuine.ids(naming.TAMPER_RULE)
+
+
 def test_hub_receives_exactly_what_detection_keeps(routed_corpus: tuple[Routed, Routed]) -> None:
     genuine, _ = routed_corpus
     kept = _ids(CORPUS, root=True) | _ids(CORPUS, tamper=True)

@@ -30,6 +30,7 @@ HUB_BUS_ARN = "arn:aws:events:eu-west-1:444455556666:event-bus/rootwatch-hub"
 RULES = {
     "RootActivityRule": naming.ROOT_ACTIVITY_RULE,
     "TamperRule": naming.TAMPER_RULE,
+    "TamperGuardRule": naming.TAMPER_GUARD_RULE,
     "HeartbeatRule": naming.HEARTBEAT_RULE,
 }
 BOUNDARY_ALLOW_SID = "BoundaryAllowsWhatTheRolePoliciesAllow"
@@ -177,6 +178,7 @@ def test_rules_sit_on_the_default_bus_in_their_states(spoke: Template) -> None:
     assert states == {
         "RootActivityRule": "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS",
         "TamperRule": "ENABLED",
+        "TamperGuardRule": "ENABLED",
         "HeartbeatRule": "ENABLED",
     }
 
@@ -192,6 +194,19 @@ def test_tamper_pattern_is_detections(spoke: Template) -> None:
     pattern = properties(evaluate(spoke), "TamperRule")["EventPattern"]
     assert canonical(pattern) == canonical(
         {"source": [{"prefix": "aws."}], "detail": detection.tamper_pattern()}
+    )
+
+
+def test_tamper_guard_watches_rootwatchs_rules_as_the_tamper_rule_does(spoke: Template) -> None:
+    pattern = properties(evaluate(spoke), "TamperGuardRule")["EventPattern"]
+    rule_branches = [
+        branch
+        for branch in detection.tamper_pattern()["$or"]
+        if branch["eventSource"] == [detection.EVENTBRIDGE_SOURCE]
+    ]
+    assert len(rule_branches) == 2
+    assert canonical(pattern) == canonical(
+        {"source": [{"prefix": "aws."}], "detail": {"$or": rule_branches}}
     )
 
 

@@ -9,6 +9,9 @@ from __future__ import annotations
 RULE_NAME_PREFIX = "rootwatch-"
 ROOT_ACTIVITY_RULE = "rootwatch-root-activity"
 TAMPER_RULE = "rootwatch-tamper"
+# Watches changes to rootwatch's rules like the tamper rule does: a disabled or deleted rule
+# cannot report its own change, so each of the two reports the other's.
+TAMPER_GUARD_RULE = "rootwatch-tamper-guard"
 HEARTBEAT_RULE = "rootwatch-heartbeat"
 DELIVERY_ROLE_PREFIX = "rootwatch-delivery-"
 SPOKE_STACK_PREFIX = "rootwatch-spoke"
