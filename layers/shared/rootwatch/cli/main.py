@@ -18,6 +18,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "rootwatch.cli.show",
     "rootwatch.cli.accounts",
     "rootwatch.cli.expect",
+    "rootwatch.cli.verify",
+    "rootwatch.cli.redrive",
 )
 
 
