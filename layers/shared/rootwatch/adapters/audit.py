@@ -321,7 +321,9 @@ class DynamoAuditStore:
             **keys.actor_key(step.account_id, step.actor),
             **incident_attributes(step.current, step.account, step.window),
             "version": version,
-            keys.TTL_ATTRIBUTE: _epoch_value(step.current.closes_at(step.window) + POINTER_GRACE),
+            keys.TTL_ATTRIBUTE: _epoch_value(
+                max(step.current.closes_at(step.window), step.now) + POINTER_GRACE
+            ),
         }
         pointer_condition: dict[str, Any] = (
             {
@@ -383,7 +385,12 @@ class DynamoAuditStore:
             stored[outcome.claim.event_id] = self._stored(merged)
         for grant in step.grants:
             actions.append(
-                {"Put": {"TableName": self._table, "Item": self._item(_grant_item(grant))}}
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": self._item(_grant_item(grant, step.now)),
+                    }
+                }
             )
         if len(actions) > TRANSACTION_LIMIT:
             raise ValueError(f"a step of {len(actions)} writes exceeds one transaction")
@@ -589,7 +596,7 @@ def _outcome_attributes(outcome: EventOutcome, now: datetime) -> dict[str, Any]:
     return {name: value for name, value in attributes.items() if value is not None}
 
 
-def _grant_item(grant: AssumeRootGrant) -> dict[str, Any]:
+def _grant_item(grant: AssumeRootGrant, now: datetime) -> dict[str, Any]:
     attributes: dict[str, Any] = {
         **keys.assumed_root_key(grant.target_account_id, grant.session_id),
         "target_account_id": grant.target_account_id,
@@ -600,7 +607,7 @@ def _grant_item(grant: AssumeRootGrant) -> dict[str, Any]:
         "issued_at": keys.iso(grant.issued_at),
         "session_ends_at": keys.iso(grant.session_ends_at),
         "event_id": grant.event_id,
-        keys.TTL_ATTRIBUTE: _epoch_value(grant.issued_at + GRANT_RETENTION),
+        keys.TTL_ATTRIBUTE: _epoch_value(max(grant.issued_at, now) + GRANT_RETENTION),
     }
     return {name: value for name, value in attributes.items() if value is not None}
 
