@@ -37,7 +37,8 @@ from rootwatch.services.notifying import (
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
+# Only what this function calls out through: patching every supported library costs start time.
+tracer = Tracer(patch_modules=("botocore", "requests"))
 # A batch that fails entirely (Slack down) is reported like any partial failure: the
 # function's Errors metric stays for faults in the function itself.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
