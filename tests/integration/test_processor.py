@@ -15,6 +15,7 @@ from typing import Any
 
 import boto3
 import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from moto import mock_aws
 from rootwatch import keys
 from rootwatch.adapters.audit import (
@@ -403,6 +404,34 @@ def test_an_event_claimed_by_a_live_invocation_is_left_for_a_later_retry(
         "login-1": "alerting",
         "call-0001": "done",
     }
+
+
+def test_a_step_that_was_written_though_its_call_failed_is_resumed_not_counted_twice(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_apply = DynamoAuditStore.apply_step
+
+    def written_then_lost(self: DynamoAuditStore, step: IncidentStepWrite) -> Any:
+        real_apply(self, step)
+        raise ConnectionError("the connection dropped before DynamoDB answered")
+
+    monkeypatch.setattr(DynamoAuditStore, "apply_step", written_then_lost)
+    batch = sqs_batch(login(), session_call(1))
+    with pytest.raises(BatchProcessingError, match="All records failed"):
+        hub.handler.lambda_handler(batch, FakeLambdaContext())
+    assert hub.alerts() == []
+    monkeypatch.setattr(DynamoAuditStore, "apply_step", real_apply)
+
+    retried = hub.handler.lambda_handler(batch, FakeLambdaContext())
+
+    assert retried == {"batchItemFailures": []}
+    (alert,) = hub.alerts()
+    assert alert["kind"] == "first"
+    assert alert["incident"]["event_count"] == 2
+    incident = hub.item(keys.incident_key(alert["incident"]["incident_id"]))
+    assert incident is not None
+    assert incident["event_count"] == 2
+    assert {item["state"] for item in hub.events_of()} == {"done"}
 
 
 # --- AssumeRoot and planned windows through the table ------------------------------------

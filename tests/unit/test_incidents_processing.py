@@ -347,3 +347,64 @@ def test_untrusted_events_never_reach_the_store(
     assert report.failures == {}
     assert store.events == {}
     assert queues.dead_letters == []
+
+
+def test_copies_of_an_event_in_the_batch_and_in_the_store_are_each_one_duplicate(
+    store: MemoryAuditStore, queues: MemoryQueues
+) -> None:
+    event = sample_event("console-login-no-mfa")
+    processor(store, queues).process(messages(event))
+
+    report = processor(store, queues).process(messages(event, event, event))
+
+    assert (report.received, report.duplicates, report.stored) == (3, 3, 0)
+    assert len(queues.alerts) == 1
+
+
+def test_a_large_batch_of_one_actor_is_written_in_steps_that_add_up_to_one_incident(
+    store: MemoryAuditStore, queues: MemoryQueues
+) -> None:
+    base = sample_event("root-console-describe-instances")
+    start = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+    burst = [variant(base, event_id=f"e{n:03}", at=start + timedelta(seconds=n)) for n in range(75)]
+    burst[40] = variant(
+        sample_event("root-console-create-user"), event_id="e040", at=start + timedelta(seconds=40)
+    )
+
+    report = processor(store, queues).process(messages(*burst))
+
+    assert report.failures == {}
+    ((incident, version),) = store.pointers.values()
+    assert version == 3
+    assert incident.event_count == 75
+    assert [alert.kind for alert in queues.alerts] == ["first"]
+    assert queues.alerts[0].event is not None
+    assert queues.alerts[0].event.event_id == "e040"
+
+
+def test_when_a_later_step_fails_the_written_steps_stand_and_their_alerts_go_out(
+    store: MemoryAuditStore, queues: MemoryQueues, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base = sample_event("root-console-describe-instances")
+    start = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+    burst = [variant(base, event_id=f"e{n:03}", at=start + timedelta(seconds=n)) for n in range(40)]
+    burst[0] = variant(sample_event("console-login-with-mfa"), event_id="e000", at=start)
+    real_apply = store.apply_step
+    steps = 0
+
+    def second_step_fails(step: IncidentStepWrite) -> dict[str, StoredEvent]:
+        nonlocal steps
+        steps += 1
+        if steps == 2:
+            raise ConnectionError("DynamoDB is unreachable")
+        return real_apply(step)
+
+    monkeypatch.setattr(store, "apply_step", second_step_fails)
+
+    report = processor(store, queues).process(messages(*burst))
+
+    assert sorted(report.failures) == [f"m{n}" for n in range(30, 40)]
+    assert [alert.kind for alert in queues.alerts] == ["first"]
+    assert store.events["e000"].state == "done"
+    assert store.events["e035"].state == "claimed"
+    assert store.events["e035"].lease_until == datetime.fromtimestamp(0, UTC)

@@ -206,7 +206,7 @@ class AuditStore(Protocol):
         ...
 
     def release_events(self, events: Sequence[StoredEvent]) -> None:
-        """Give up the claim on events, so a retry may resume them at once."""
+        """End this invocation's claim on events, so a retry may resume them at once."""
         ...
 
 
@@ -424,12 +424,26 @@ class DynamoAuditStore:
         self._put_all(items)
 
     def release_events(self, events: Sequence[StoredEvent]) -> None:
-        items = []
+        # Only the lease changes: whatever state the event reached stays, so a retry resumes
+        # it from there (even when a write this invocation saw fail had in fact succeeded).
         for event in events:
-            item = dict(event.item)
-            item["lease_until"] = {"N": "0"}
-            items.append(item)
-        self._put_all(items)
+            if not event.claimed_by:
+                continue
+            try:
+                self._client.update_item(
+                    TableName=self._table,
+                    Key=self._key(keys.event_key(event.event_id)),
+                    UpdateExpression="SET lease_until = :released",
+                    ConditionExpression="#claimed_by = :claimer",
+                    ExpressionAttributeNames={"#claimed_by": "claimed_by"},
+                    ExpressionAttributeValues={
+                        ":released": {"N": "0"},
+                        ":claimer": {"S": event.claimed_by},
+                    },
+                )
+            except ClientError as error:
+                if _error_code(error) != "ConditionalCheckFailedException":
+                    raise
 
     def _put_all(self, items: Sequence[Mapping[str, Any]]) -> None:
         for start in range(0, len(items), BATCH_WRITE_LIMIT):

@@ -310,7 +310,8 @@ class _BatchRun:
                 self._report.stored += 1
                 continue
             if stored.state == "done":
-                self._report.duplicates += len(candidate.message_ids)
+                # The batch's other copies of the event were counted when they were seen.
+                self._report.duplicates += 1
                 self._log_event(record.event_id, "Duplicate event ignored")
                 continue
             if stored.held_by_other(self._claimer, self._now):
@@ -360,17 +361,7 @@ class _BatchRun:
             groups[(candidate.record.account_id, prepared.actor.key)].append(prepared)
         pending: list[_PendingAlert] = []
         for (account_id, _actor), events in sorted(groups.items()):
-            context = contexts[account_id]
-            try:
-                pending.extend(self._record_actor(context, events))
-            except Exception:
-                logger.exception(
-                    "Recording an incident step failed",
-                    extra={"account_id": account_id, "events": len(events)},
-                )
-                for event in events:
-                    self._fail(event.candidate.message_ids, "the incident update failed")
-                    self._to_release.append(event.stored)
+            pending.extend(self._record_actor(contexts[account_id], events))
         return pending
 
     def _load_accounts(self, fresh: Sequence[_Candidate]) -> dict[str, AccountContext]:
@@ -408,13 +399,27 @@ class _BatchRun:
     def _record_actor(
         self, context: AccountContext, events: Sequence[_Prepared]
     ) -> list[_PendingAlert]:
-        """Add one actor's events to its incidents, in as few transactions as fit."""
+        """Add one actor's events to its incidents, in as few transactions as fit.
+
+        When a step fails, its events and the actor's later ones are retried; the steps
+        already written stand, and their alerts are sent.
+        """
         pending: list[_PendingAlert] = []
         pointer: OpenIncident | None = None
         ordered = sorted(events, key=lambda item: (item.record.event_time, item.record.event_id))
         for start in range(0, len(ordered), STEP_EVENTS):
             chunk = ordered[start : start + STEP_EVENTS]
-            pointer, chunk_pending = self._step(context, chunk, pointer)
+            try:
+                pointer, chunk_pending = self._step(context, chunk, pointer)
+            except Exception:
+                logger.exception(
+                    "Recording an incident step failed",
+                    extra={"account_id": context.account.account_id, "events": len(ordered)},
+                )
+                for event in ordered[start:]:
+                    self._fail(event.candidate.message_ids, "the incident update failed")
+                    self._to_release.append(event.stored)
+                break
             pending.extend(chunk_pending)
         return pending
 
