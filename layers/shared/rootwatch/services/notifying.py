@@ -27,7 +27,7 @@ from typing import Any, Literal, Protocol
 from rootwatch.alerts import Alert
 from rootwatch.render.email import RenderedEmail, render_email
 from rootwatch.render.slack import render_slack
-from rootwatch.render.text import clean
+from rootwatch.render.text import clean, plural
 from rootwatch.routing import Destination, RoutingPolicy, route
 
 ALERT_KINDS = frozenset({"first", "escalation", "update", "silent-spoke", "test"})
@@ -396,7 +396,7 @@ class Notifier:
                 failures += 1
                 answer = f"HTTP {reply.status}" if reply.status else "no answer"
                 detail = f" ({reply.error})" if reply.error else ""
-                last_problem = f"Slack {answer}{detail} after {plural_attempts(attempts)}"
+                last_problem = f"Slack {answer}{detail} after {plural(attempts, 'attempt')}"
                 delay = retry.backoff_seconds * 2 ** (failures - 1)
                 if failures >= retry.attempts or not self._can_wait(delay, remaining_seconds):
                     raise DeliveryError(last_problem, permanent=False)
@@ -414,10 +414,6 @@ class Notifier:
     def _require_time(self, remaining_seconds: Callable[[], float], problem: str) -> None:
         if not self._can_wait(0, remaining_seconds):
             raise DeliveryError(f"invocation out of time ({problem})", permanent=False)
-
-
-def plural_attempts(count: int) -> str:
-    return "1 attempt" if count == 1 else f"{count} attempts"
 
 
 def parse_alert(body: str) -> Alert:
