@@ -33,14 +33,12 @@ def parse_duration(text: str) -> timedelta:
             f"{text!r} is not a duration: use a number and a unit s, m, h, d or w, "
             "such as 30m, 24h, 7d or 1h30m"
         )
-    total = timedelta()
-    for amount, unit in _PART.findall(compact):
-        if len(amount) > 9:
-            raise ValueError(f"{text!r} is too long a duration")
-        total += int(amount) * _UNITS[unit]
-    if total > MAX_DURATION:
+    seconds = sum(
+        int(amount) * int(_UNITS[unit].total_seconds()) for amount, unit in _PART.findall(compact)
+    )
+    if seconds > MAX_DURATION.total_seconds():
         raise ValueError(f"{text!r} is too long a duration (at most 100 years)")
-    return total
+    return timedelta(seconds=seconds)
 
 
 def parse_moment(text: str, *, now: datetime) -> datetime:
