@@ -74,6 +74,14 @@ def test_the_incident_timeline_is_a_table_in_both_parts() -> None:
     assert "<td" in email.html.split("<h3>Timeline</h3>")[1]
 
 
+def test_a_timeline_says_how_many_events_it_leaves_out() -> None:
+    email = render_email(UPDATE)
+    note = "... and 14 more events between the first and the latest listed"
+    assert note in email.text.splitlines()
+    assert f"<p>{note}</p>" in email.html
+    assert "more event" not in render_email(FIRST).text
+
+
 def test_an_update_and_a_silent_spoke_and_a_test_have_subjects_that_say_so() -> None:
     assert render_email(UPDATE).subject.startswith(
         "[rootwatch] +12 events: ListBuckets ×8, DescribeInstances ×4 · still CRITICAL"  # noqa: RUF001

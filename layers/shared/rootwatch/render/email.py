@@ -86,7 +86,13 @@ def _text_body(message: Message) -> str:
         lines += [plain_line((link,)) for link in message.links if not _is_spacing(link)]
     if message.timeline:
         lines += ["", "Timeline", *_text_timeline(message.timeline)]
+        if message.timeline_omitted:
+            lines.append(_omission(message.timeline_omitted))
     return "\n".join(lines).strip() + "\n"
+
+
+def _omission(count: int) -> str:
+    return f"... and {plural(count, 'more event')} between the first and the latest listed"
 
 
 def _is_spacing(segment: Words | Value | Link) -> bool:
@@ -169,6 +175,8 @@ def _html_body(message: Message, subject: str) -> str:
         parts.append(f"<p>{html_line(message.links)}</p>")
     if message.timeline:
         parts += ["<h3>Timeline</h3>", _html_timeline(message.timeline)]
+        if message.timeline_omitted:
+            parts.append(f"<p>{_escape(_omission(message.timeline_omitted))}</p>")
     parts += ['<p style="color:#616061;font-size:12px">Sent by rootwatch.</p>', "</body></html>"]
     return "\n".join(parts) + "\n"
 

@@ -76,6 +76,8 @@ class Message:
     notes: tuple[Fact, ...]
     links: Line
     timeline: tuple[TimelineEntry, ...]
+    # Events of the incident the timeline leaves out (the producer keeps its first and last).
+    timeline_omitted: int
     is_test: bool
     # An update is one short line in Slack, not a full alert.
     compact: bool
@@ -154,6 +156,7 @@ def build_message(alert: Alert) -> Message:
         notes=tuple(notes),
         links=_links(alert),
         timeline=alert.incident.timeline if alert.incident else (),
+        timeline_omitted=_omitted(alert.incident),
         is_test=alert.kind == "test",
         compact=False,
     )
@@ -178,6 +181,7 @@ def _update_message(alert: Alert, severity: str) -> Message:
         notes=notes,
         links=_links(alert),
         timeline=incident.timeline if incident else (),
+        timeline_omitted=_omitted(incident),
         is_test=False,
         compact=True,
     )
@@ -227,9 +231,16 @@ def _silent_spoke_message(alert: Alert, severity: str) -> Message:
         notes=tuple(notes),
         links=(Value(f"rootwatch spokes --account {alert.account.account_id}", NAME_LIMIT),),
         timeline=(),
+        timeline_omitted=0,
         is_test=False,
         compact=False,
     )
+
+
+def _omitted(incident: IncidentFacts | None) -> int:
+    if incident is None or not incident.timeline:
+        return 0
+    return max(incident.event_count - len(incident.timeline), 0)
 
 
 def _context_line(alert: Alert) -> Line:
