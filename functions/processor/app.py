@@ -36,8 +36,11 @@ from rootwatch.services.processing import (
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
-batch_processor = BatchProcessor(event_type=EventType.SQS)
+# The function calls out only through botocore; patching more libraries costs start time.
+tracer = Tracer(patch_modules=("botocore",))
+# Records the service could not finish are reported like any partial failure (and counted
+# as RecordsFailed), so the function's Errors metric stays for faults in the function itself.
+batch_processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 class RecordNotProcessedError(Exception):

@@ -15,7 +15,6 @@ from typing import Any
 
 import boto3
 import pytest
-from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from moto import mock_aws
 from rootwatch import keys
 from rootwatch.adapters.audit import (
@@ -417,8 +416,8 @@ def test_a_step_that_was_written_though_its_call_failed_is_resumed_not_counted_t
 
     monkeypatch.setattr(DynamoAuditStore, "apply_step", written_then_lost)
     batch = sqs_batch(login(), session_call(1))
-    with pytest.raises(BatchProcessingError, match="All records failed"):
-        hub.handler.lambda_handler(batch, FakeLambdaContext())
+    failed = hub.handler.lambda_handler(batch, FakeLambdaContext())
+    assert len(failed["batchItemFailures"]) == 2
     assert hub.alerts() == []
     monkeypatch.setattr(DynamoAuditStore, "apply_step", real_apply)
 
