@@ -570,6 +570,7 @@ class _BatchRun:
             logger.exception("Marking alerted events done failed", extra={"events": len(finished)})
             for item in sent:
                 self._fail(item.message_ids, "marking the event done failed")
+                self._to_release.append(item.owner)
 
     def _park(self, dead_letters: Sequence[DeadLetter]) -> None:
         if not dead_letters:
