@@ -472,7 +472,9 @@ class AuditReader:
                 [*(_placeholder(names, attribute) for attribute in attributes), "#sk"]
             )
         if page_limit is not None:
-            request["Limit"] = page_limit
+            # With BETWEEN, the item at `upper` itself may come back and be dropped.
+            inclusive_upper = lower is not None and upper is not None
+            request["Limit"] = page_limit + 1 if inclusive_upper else page_limit
         while True:
             page = self._client.query(**request)
             for item in page.get("Items", []):
