@@ -198,7 +198,7 @@ class StackSetDeployer:
         """The calls that bring the stack set and its instances to `request` (reads only)."""
         existing = self._describe(request)
         if existing is None:
-            first = StackSetCall("create_stack_set", _create_arguments(request))
+            first = StackSetCall("create_stack_set", _stack_set_arguments(request))
         else:
             model = existing.get("PermissionModel", SELF_MANAGED)
             if model != request.targets.permission_model:
@@ -324,10 +324,6 @@ def _stack_set_arguments(request: StackSetRequest) -> dict[str, Any]:
         **_role_arguments(request.targets),
         **_call_as(request),
     }
-
-
-def _create_arguments(request: StackSetRequest) -> dict[str, Any]:
-    return _stack_set_arguments(request)
 
 
 def _update_arguments(request: StackSetRequest) -> dict[str, Any]:
