@@ -2,16 +2,17 @@
 
 Retry policy lives in the notifying service; this client only reports what Slack said.
 The webhook URL is a credential: it never appears in a reply, an error or a log line
-(exceptions from `requests` name the URL, so only their type is kept).
+(exceptions from `requests` name the URL, so only their type is kept). JSON goes through
+the standard library: the Lambda layer carries no compiled packages.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
 import requests
 
 from rootwatch.services.notifying import SlackReply
@@ -31,7 +32,7 @@ class SlackWebhookClient:
         try:
             response = self._session.post(
                 url,
-                data=orjson.dumps(payload),
+                data=json.dumps(payload, ensure_ascii=False).encode("utf-8"),
                 headers={"Content-Type": "application/json; charset=utf-8"},
                 timeout=self._timeout,
                 allow_redirects=False,
