@@ -271,6 +271,11 @@ def _organization_entries(hub: Hub) -> list[ImportedEntry]:
                 "or a delegated administrator (--profile), or import from a file"
             ) from None
         raise
+    if not accounts:
+        raise CommandFailure(
+            "Organizations lists no accounts for these credentials: use the management "
+            "account or a delegated administrator (--profile), or import from a file (--file)"
+        )
     return [
         ImportedEntry(
             account_id=account.account_id, fields={"name": check_field("name", account.name)}
