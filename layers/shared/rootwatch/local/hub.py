@@ -38,7 +38,7 @@ from rootwatch.routing import RoutingPolicy
 
 PUT_EVENTS_LIMIT: Final = 10
 DEFAULT_REGION: Final = "us-east-1"
-DEFAULT_STACK_NAME: Final = "rootwatch"
+DEFAULT_STACK_NAME: Final = "rootwatch-hub"
 DEFAULT_SLACK_CHANNELS: Final = ("security-alerts",)
 DEFAULT_EMAILS: Final = ("security@example.com",)
 DEFAULT_SES_SENDER: Final = "rootwatch@example.com"
@@ -143,13 +143,10 @@ class LocalHub:
     def start(self) -> Self:
         if self._stack is not None:
             return self
-        if self._given_server is not None:
-            self._server = self._given_server
-            self._server.start()
-            self._server.reset()
-        else:
-            self._server = MotoServer()
-            self._server.start()
+        self._server = self._given_server or MotoServer()
+        self._server.start()
+        # moto's state is process-wide: whatever an earlier hub left is forgotten.
+        self._server.reset()
         self._receiver = SlackReceiver().start()
         endpoint = self._server.endpoint(self.region)
         account_id = endpoint.client("sts").get_caller_identity()["Account"]
@@ -348,7 +345,8 @@ class LocalHub:
                 )
         return emails
 
-    def _table_items(self) -> list[dict[str, Any]]:
+    def table_items(self) -> list[dict[str, Any]]:
+        """Every item of the audit table, as plain JSON values."""
         dynamodb = self.endpoint.dynamodb()
         deserializer = TypeDeserializer()
         items: list[dict[str, Any]] = []
@@ -362,14 +360,10 @@ class LocalHub:
 
     def audit_items(self) -> list[dict[str, Any]]:
         """The audit log's root events, oldest first, without key and bookkeeping fields."""
-        events = [_public(item) for item in self._table_items() if item.get(keys.SK) == "EVENT"]
-        return sorted(events, key=lambda item: (str(item.get("event_time")), item["event_id"]))
+        return audit_events(self.table_items())
 
     def incidents(self) -> list[dict[str, Any]]:
-        incidents = [
-            _public(item) for item in self._table_items() if item.get(keys.SK) == "INCIDENT"
-        ]
-        return sorted(incidents, key=lambda item: str(item.get("opened_at")))
+        return incidents_of(self.table_items())
 
     def dlq_messages(self) -> list[DeadLetterMessage]:
         """What waits in the template's dead-letter queues, left in place."""
@@ -454,6 +448,18 @@ class LocalHub:
             and datum.name == metric
             and all(datum.dimensions.get(key) == value for key, value in dimensions.items())
         )
+
+
+def audit_events(items: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The root events among the table's items, oldest first, without bookkeeping fields."""
+    events = [_public(item) for item in items if item.get(keys.SK) == "EVENT"]
+    return sorted(events, key=lambda item: (str(item.get("event_time")), str(item["event_id"])))
+
+
+def incidents_of(items: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The incidents among the table's items, in the order they opened."""
+    incidents = [_public(item) for item in items if item.get(keys.SK) == "INCIDENT"]
+    return sorted(incidents, key=lambda item: str(item.get("opened_at")))
 
 
 def _dead_letter(queue: str, message: Mapping[str, Any]) -> DeadLetterMessage:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -211,13 +210,6 @@ def provision(
     return stack
 
 
-# moto's CloudFormation would try to create the resources again; the record holds none.
-_STACK_RECORD_RESOURCE: Final = "AWS::CloudFormation::WaitConditionHandle"
-warnings.filterwarnings(
-    "ignore", message=f"Tried to parse {_STACK_RECORD_RESOURCE}", category=UserWarning
-)
-
-
 def _record_stack(stack: ProvisionedStack) -> None:
     """A CloudFormation stack with this stack's name, parameters and outputs.
 
@@ -231,7 +223,12 @@ def _record_stack(stack: ProvisionedStack) -> None:
     body = {
         "Description": str(stack.template.body.get("Description") or ""),
         "Parameters": {name: {"Type": "String"} for name in parameters},
-        "Resources": {"LocalStack": {"Type": _STACK_RECORD_RESOURCE}},
+        # A template needs a resource; moto's CloudFormation would create the real ones a
+        # second time, so the record's only resource is one no condition lets exist.
+        "Conditions": {"Never": {"Fn::Equals": ["local", "record"]}},
+        "Resources": {
+            "Record": {"Type": "AWS::CloudFormation::WaitConditionHandle", "Condition": "Never"}
+        },
         "Outputs": {name: {"Value": _text(value)} for name, value in stack.outputs.items()},
     }
     stack.endpoint.client("cloudformation").create_stack(

@@ -31,6 +31,8 @@ from rootwatch.local.hub import (
     LocalHub,
     PutReport,
     SlackPost,
+    audit_events,
+    incidents_of,
 )
 from rootwatch.local.inputs import InputEvent, read_inputs
 from rootwatch.local.slack_text import render_payload
@@ -97,12 +99,14 @@ def allowed_accounts(events: Iterable[InputEvent]) -> list[str]:
 def collect(
     hub: LocalHub, put: PutReport, errors: list[RecordError], handled: int
 ) -> LocalRunResult:
+    """What the run left in the embedded AWS and what the receivers got."""
+    items = hub.table_items()
     return LocalRunResult(
         put=put,
         input_errors=errors,
         messages_handled=handled,
-        audit=hub.audit_items(),
-        incidents=hub.incidents(),
+        audit=audit_events(items),
+        incidents=incidents_of(items),
         slack=hub.slack_posts(),
         emails=hub.emails(),
         dead_letters=hub.dlq_messages(),
