@@ -39,7 +39,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 demo: $(STAMP)
-	$(BIN)/rootwatch scan events/ --output table
+	$(BIN)/rootwatch local --events events/
 
 clean:
 	rm -rf $(VENV) .aws-sam .mypy_cache .pytest_cache .ruff_cache
