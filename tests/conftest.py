@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from rootwatch.local.moto_speedups import copy_each_table_once_per_transaction
 
 _DUMMY_AWS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -19,6 +20,8 @@ _DUMMY_AWS = {
     "POWERTOOLS_DEV": "false",
 }
 os.environ.update(_DUMMY_AWS)
+copy_each_table_once_per_transaction()
+
 for _variable in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
     os.environ.pop(_variable, None)
 

@@ -33,7 +33,7 @@ def _transact_write_items(backend: Any, transact_items: list[dict[str, Any]]) ->
             return copy.deepcopy(value, memo)
 
     with _transaction_lock:
-        models.copy = _SnapshotOncePerTable  # type: ignore[assignment]
+        models.copy = _SnapshotOncePerTable  # type: ignore[attr-defined,assignment]
         try:
             _original_transact_write_items(backend, transact_items)
         finally:
