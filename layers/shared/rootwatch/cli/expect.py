@@ -164,8 +164,12 @@ def run_list(args: argparse.Namespace) -> int:
         ending_after=None if args.all else now, account_id=account
     )
     output = option(args, "output")
+    rows = [window_row(item, now=now, output=output) for item in windows]
+    if not args.all:
+        # The index read starts at this second; a plan ending within it is over too.
+        rows = [row for row in rows if row["state"] in ("active", "upcoming")]
     print_rows(
-        [window_row(item, now=now, output=output) for item in windows],
+        rows,
         output=output,
         columns=TABLE_COLUMNS,
         shrink=TABLE_SHRINK,
