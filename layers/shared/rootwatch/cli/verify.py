@@ -559,13 +559,16 @@ def _settled(records: Sequence[Mapping[str, Any]], expected: Sequence[str] | Non
 
 
 def _principals(principal: Any) -> list[str]:
-    if principal == "*":
-        return ["*"]
-    if isinstance(principal, Mapping):
-        values = principal.get("AWS", [])
-        values = [values] if isinstance(values, str) else list(values)
-        return ["*" if value == "*" else str(value) for value in values]
-    return []
+    """The AWS principals a statement names; `*` for any that admits every account
+    (`*`, or an ARN with a wildcard such as `arn:aws:iam::*:root`)."""
+    if isinstance(principal, str):
+        values: list[Any] = [principal]
+    elif isinstance(principal, Mapping):
+        named = principal.get("AWS", [])
+        values = [named] if isinstance(named, str) else list(named)
+    else:
+        return []
+    return ["*" if "*" in str(value) else str(value) for value in values]
 
 
 def _narrowing_condition(condition: Any) -> str | None:
