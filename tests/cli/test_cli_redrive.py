@@ -12,8 +12,9 @@ from rootwatch.cli.redrive import KEYS, describe_body, failure_reason
 
 from tests.support.cli_hub import CliResult, MotoHub, create_hub, run_cli
 
-ALERT = {
-    "alert_id": "3f9c2a7e0b1d:first:1",
+ALERT_ID = "3f9c2a7e0b1d:first:1"
+ALERT: dict[str, Any] = {
+    "alert_id": ALERT_ID,
     "kind": "first",
     "severity": "critical",
     "account": {"account_id": "111122223333"},
@@ -40,7 +41,7 @@ def hub() -> Iterator[MotoHub]:
             MessageBody=json.dumps(ALERT),
             MessageAttributes={
                 "reason": text("slack:rootwatch/slack/ops: 404 no_service"),
-                "alert_id": text(ALERT["alert_id"]),
+                "alert_id": text(ALERT_ID),
             },
         )
         sqs.send_message(
