@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from multiprocessing import get_all_start_methods, get_context
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Final, TextIO
 
@@ -257,10 +257,9 @@ def _file_scans(files: Sequence[Path], *, workers: int) -> Iterator[Iterator[Fil
     if workers <= 1:
         yield map(scan_file, files)
         return
-    # Workers start from a fresh interpreter (never a fork of this one, which may hold
-    # threads), through a fork server where the platform has one.
-    method = "forkserver" if "forkserver" in get_all_start_methods() else "spawn"
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context(method))
+    # Workers start from a fresh interpreter, never a fork of this one (which may hold
+    # threads), and are this process's own children, so its resource usage counts theirs.
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
     try:
         yield pool.map(scan_file, files)
     finally:
