@@ -15,7 +15,7 @@ from rootwatch.cli.events import KEYS as EVENT_KEYS
 from rootwatch.cli.events import event_row
 from rootwatch.cli.incidents import incident_state
 from rootwatch.cli.main import UsageError
-from rootwatch.cli.output import Column, write_csv, write_table
+from rootwatch.cli.output import Column, table_cell, write_csv, write_table
 from rootwatch.cli.target import (
     CommandFailure,
     add_target_options,
@@ -79,18 +79,15 @@ INCIDENT_FIELDS: Final = (
 _INTERNAL: Final = frozenset(
     {"lease_until", "claimed_by", "alert", "record", "timeline", "version", "_stamp"}
 )
-FIELD_COLUMNS: Final = (Column("label", "FIELD"), Column("value", "VALUE"))
-FIELD_SHRINK: Final = (("value", 20),)
+# The event id is what `show` takes next, so it is never cut; the rest gives way.
 TIMELINE_COLUMNS: Final = (
     Column("event_time", "TIME (UTC)"),
     Column("severity", "SEVERITY"),
-    Column("region", "REGION"),
     Column("event_name", "EVENT", max_width=32),
     Column("source_ip", "SOURCE IP", max_width=39),
-    Column("outcome", "RESULT"),
     Column("event_id", "EVENT ID"),
 )
-TIMELINE_SHRINK: Final = (("event_name", 14), ("source_ip", 15), ("event_id", 12))
+TIMELINE_SHRINK: Final = (("event_name", 14), ("source_ip", 15), ("event_name", 10))
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -215,7 +212,8 @@ def stored_record(item: Mapping[str, Any]) -> Any:
 
 
 def _print_fields(item: Mapping[str, Any], fields: Sequence[tuple[str, str]]) -> None:
-    rows = []
+    """`label  value` lines, values whole (a user agent or an ARN must not be cut)."""
+    shown: list[tuple[str, str]] = []
     for key, label in fields:
         value = item.get(key)
         if value is None or value in ([], {}, ""):
@@ -224,8 +222,10 @@ def _print_fields(item: Mapping[str, Any], fields: Sequence[tuple[str, str]]) ->
             value = counts_text(value).replace(";", ", ")
         if key.endswith(("_at", "_time", "_seen")):
             value = stored_time(value)
-        rows.append({"label": label, "value": value})
-    write_table(rows, FIELD_COLUMNS, sys.stdout, shrink=FIELD_SHRINK)
+        shown.append((label, table_cell(value)))
+    width = max((len(label) for label, _value in shown), default=0)
+    for label, value in shown:
+        print(f"{label:<{width}}  {value}")
 
 
 def _print_json(document: Mapping[str, Any]) -> None:
