@@ -1,8 +1,9 @@
 """The floor: gzip-decompress and JSON-parse CloudTrail log files, nothing else.
 
-Run as `python -m bench.floor FILE...`; prints the number of records parsed. No scanner
-that reads every record can beat this in the same interpreter, so it is what a scanner's
-throughput is compared with. orjson is the fastest JSON parser rootwatch installs.
+Run as `python bench/floor.py FILE...` (it needs only orjson); prints how many records it
+parsed. A scanner that parses every record in one process cannot go faster, so this is
+what a scanner's throughput is compared with. orjson is the fastest JSON parser rootwatch
+installs.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def parse_all(paths: Iterable[Path]) -> int:
 
 def main(arguments: list[str]) -> int:
     if not arguments:
-        print("usage: python -m bench.floor FILE...", file=sys.stderr)
+        print("usage: floor.py FILE...", file=sys.stderr)
         return 2
     print(parse_all(Path(argument) for argument in arguments))
     return 0

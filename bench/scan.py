@@ -5,7 +5,7 @@ that a slow moment on the machine does not fall on one tool only:
 
 - `rootwatch scan LOGS --output jsonl`, the installed console script;
 - `gzip -dc FILES | jq -c '<root by userIdentity.type>'`, one jq over every file;
-- the floor, `python -m bench.floor FILES`: decompress and parse, nothing else.
+- the floor, `python bench/floor.py FILES`: decompress and parse, nothing else.
 
 Then `rootwatch scan` once more on a corpus half the size, to show that its peak memory
 does not grow with the input. Each tool's output is counted against the corpus manifest,
@@ -51,6 +51,7 @@ PEAK_RSS_LIMIT_BYTES = 300_000_000
 # The full corpus is twice the half one; a scan that keeps one file at a time has the
 # same peak on both, give or take the largest file of each.
 PEAK_RSS_GROWTH_LIMIT = 1.25
+FLOOR_SCRIPT = Path(__file__).with_name("floor.py")
 JQ_FILTER = '.Records[] | select(.userIdentity.type == "Root")'
 
 
@@ -215,7 +216,7 @@ def _measure(
         floor_runs.append(
             _run_tool(
                 "floor",
-                [[sys.executable, "-m", "bench.floor", *files]],
+                [[sys.executable, os.fspath(FLOOR_SCRIPT), *files]],
                 scratch,
                 count=_printed_number,
                 expected=corpus.records,

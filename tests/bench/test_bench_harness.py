@@ -83,6 +83,28 @@ def test_memory_is_summed_over_a_process_and_its_workers() -> None:
     assert memory.peak >= 120_000_000
 
 
+ORPHANING = """\
+import subprocess, sys
+work = (
+    "import sys, time; sum(range(20_000_000)); "
+    "open(sys.argv[1], 'w').write(repr(time.process_time()))"
+)
+subprocess.Popen([sys.executable, "-c", work, sys.argv[1]])  # left running on exit
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="needs a child subreaper")
+def test_processes_a_run_leaves_behind_are_waited_for_and_counted(tmp_path: Path) -> None:
+    orphan_cpu = tmp_path / "orphan-cpu"
+    run = run_measured(
+        [[PYTHON, "-c", ORPHANING, str(orphan_cpu)]],
+        stdout=tmp_path / "out",
+        stderr=tmp_path / "err",
+    )
+    assert run.succeeded
+    assert run.cpu_seconds >= float(orphan_cpu.read_text())
+
+
 def test_a_pipeline_connects_its_commands_and_keeps_every_exit_code(tmp_path: Path) -> None:
     produce = "print('\\n'.join(str(n) for n in range(1000)))"
     keep_even = "import sys; [print(line, end='') for line in sys.stdin if int(line) % 2 == 0]"
@@ -105,7 +127,9 @@ def test_the_floor_parses_every_record(small: Corpus, tmp_path: Path) -> None:
     assert parse_all(small.files) == small.records
     out = tmp_path / "out"
     run = run_measured(
-        [[PYTHON, "-m", "bench.floor", *map(str, small.files)]], stdout=out, stderr=tmp_path / "e"
+        [[PYTHON, str(scan.FLOOR_SCRIPT), *map(str, small.files)]],
+        stdout=out,
+        stderr=tmp_path / "e",
     )
     assert run.succeeded
     assert int(out.read_text()) == small.records
