@@ -800,18 +800,13 @@ _ROLE_PREFIXES: dict[str, dict[str, Any]] = {
         "other": {"secretsmanager:GetSecretValue"},
     },
     "Heartbeat": {
-        "dynamodb": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+        "dynamodb": {"dynamodb:UpdateItem"},
         "send": {"HeartbeatDeadLetterQueue"},
         "receive": set(),
         "other": set(),
     },
     "Watchdog": {
-        "dynamodb": {
-            "dynamodb:GetItem",
-            "dynamodb:PutItem",
-            "dynamodb:UpdateItem",
-            "dynamodb:Query",
-        },
+        "dynamodb": {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"},
         "send": {"NotifyQueue", "WatchdogDeadLetterQueue"},
         "receive": set(),
         "other": set(),
