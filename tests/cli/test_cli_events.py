@@ -32,6 +32,8 @@ SEVERITIES = ("info", "low", "medium", "high", "critical")
 NAMES = ("ListBuckets", "ConsoleLogin", "CreateAccessKey", "GetCallerIdentity")
 IPS = ("203.0.113.7", "198.51.100.23", "2001:db8::1")
 NOW = datetime.now(UTC).replace(microsecond=0)
+# Long, and with a terminal escape: shown whole, and inert.
+HOSTILE_AGENT = "Mozilla/5.0 \x1b]0;owned\x07\x1b[2J" + " (compatible; " * 20 + "end-of-agent"
 
 
 def _dataset() -> list[dict[str, Any]]:
@@ -51,6 +53,7 @@ def _dataset() -> list[dict[str, Any]]:
                 incident_id=f"inc{account[:3]}{index // 9:06d}",
                 partner=PARTNERS[account],
                 account_name=f"{PARTNERS[account] or 'Initech'} payer",
+                user_agent=HOSTILE_AGENT if index == 7 else "aws-cli/2.22.35",
             )
         )
     return events
@@ -429,6 +432,8 @@ def test_show_an_event_with_its_cloudtrail_record(cli: Any) -> None:
 
     table = cli("show", event["event_id"])
     assert table.status == 0
+    assert "\x1b" not in table.out and "\x07" not in table.out
+    assert "end-of-agent" in table.out
     assert "CloudTrail record:" in table.out
     assert f'"eventID": "{event["event_id"]}"' in table.out
     assert "severity" in table.out and event["severity"] in table.out
