@@ -172,3 +172,24 @@ Resources:
     )
     with pytest.raises(ProvisioningError, match="circular dependency"):
         provision(template, endpoint, stack_name="cycle", account_id=ACCOUNT_ID)
+
+
+def test_the_stack_is_recorded_in_cloudformation_with_its_parameters_and_outputs(
+    stack: ProvisionedStack,
+) -> None:
+    cloudformation = stack.endpoint.client("cloudformation")
+    (record,) = cloudformation.describe_stacks(StackName="fixture")["Stacks"]
+    outputs = {output["OutputKey"]: output["OutputValue"] for output in record["Outputs"]}
+    assert outputs == {
+        "BusArn": stack.get_att("Bus", "Arn"),
+        "TableName": "fixture-Table",
+        "SenderIdentity": "rootwatch@example.com",
+    }
+    parameters = {p["ParameterKey"]: p["ParameterValue"] for p in record["Parameters"]}
+    assert parameters == {
+        "Prefix": "fx",
+        "Sender": "rootwatch@example.com",
+        "Alerts": "ops@example.com",
+    }
+    # The record creates nothing: the stack's resources exist once.
+    assert len(stack.endpoint.sqs().list_queues(QueueNamePrefix="fx-work-dlq")["QueueUrls"]) == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from email.message import EmailMessage
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
@@ -72,3 +73,66 @@ def test_refused_email_is_not_in_the_outbox(moto_server: MotoServer, endpoint: E
             Content={"Simple": {"Subject": {"Data": "x"}, "Body": {"Text": {"Data": "y"}}}},
         )
     assert moto_server.sent_emails == []
+
+
+def _transaction_table(endpoint: Endpoint) -> Any:
+    dynamodb = endpoint.dynamodb()
+    dynamodb.create_table(
+        TableName="ledger",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    for key in ("a", "b"):
+        dynamodb.put_item(TableName="ledger", Item={"pk": {"S": key}, "n": {"N": "1"}})
+    return dynamodb
+
+
+def _ledger(dynamodb: Any) -> dict[str, str]:
+    items = dynamodb.scan(TableName="ledger")["Items"]
+    return {item["pk"]["S"]: item["n"]["N"] for item in items}
+
+
+def test_a_cancelled_transaction_still_changes_nothing(endpoint: Endpoint) -> None:
+    dynamodb = _transaction_table(endpoint)
+    with pytest.raises(ClientError, match="TransactionCanceled"):
+        dynamodb.transact_write_items(
+            TransactItems=[
+                {
+                    "Update": {
+                        "TableName": "ledger",
+                        "Key": {"pk": {"S": "a"}},
+                        "UpdateExpression": "SET n = :two",
+                        "ExpressionAttributeValues": {":two": {"N": "2"}},
+                    }
+                },
+                {"Put": {"TableName": "ledger", "Item": {"pk": {"S": "c"}, "n": {"N": "1"}}}},
+                {
+                    "ConditionCheck": {
+                        "TableName": "ledger",
+                        "Key": {"pk": {"S": "b"}},
+                        "ConditionExpression": "n = :five",
+                        "ExpressionAttributeValues": {":five": {"N": "5"}},
+                    }
+                },
+            ]
+        )
+    assert _ledger(dynamodb) == {"a": "1", "b": "1"}
+
+
+def test_a_committed_transaction_changes_every_item(endpoint: Endpoint) -> None:
+    dynamodb = _transaction_table(endpoint)
+    dynamodb.transact_write_items(
+        TransactItems=[
+            {
+                "Update": {
+                    "TableName": "ledger",
+                    "Key": {"pk": {"S": key}},
+                    "UpdateExpression": "SET n = n + :one",
+                    "ExpressionAttributeValues": {":one": {"N": "1"}},
+                }
+            }
+            for key in ("a", "b")
+        ]
+    )
+    assert _ledger(dynamodb) == {"a": "2", "b": "2"}
