@@ -1,0 +1,216 @@
+"""The heartbeat handler as Lambda runs it, on the audit table (from template.yaml) in moto."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+from boto3.dynamodb.types import TypeDeserializer
+from moto import mock_aws
+from moto.core import DEFAULT_ACCOUNT_ID
+from rootwatch import keys
+from rootwatch.adapters.spoke_registry import SpokeRegistry
+from rootwatch.adapters.spokes import DynamoSpokes
+
+from tests.support.tables import create_audit_table
+
+ROOT = Path(__file__).resolve().parents[2]
+ACME = "111122223333"
+RETENTION_DAYS = 30
+
+
+def _load_handler() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "rootwatch_heartbeat_app", ROOT / "functions" / "heartbeat" / "app.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+app = _load_handler()
+
+
+class LambdaContext:
+    function_name = "rootwatch-heartbeat"
+    function_version = "$LATEST"
+    memory_limit_in_mb = 256
+    invoked_function_arn = f"arn:aws:lambda:us-east-1:{DEFAULT_ACCOUNT_ID}:function:heartbeat"
+    aws_request_id = "00000000-0000-4000-8000-000000000000"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 10_000
+
+
+@dataclass
+class Table:
+    dynamodb: Any
+    name: str
+
+    def spoke(self, account: str, region: str) -> dict[str, Any] | None:
+        item = self.dynamodb.get_item(
+            TableName=self.name,
+            Key={k: {"S": v} for k, v in keys.spoke_key(account, region).items()},
+        ).get("Item")
+        if item is None:
+            return None
+        deserializer = TypeDeserializer()
+        return {name: deserializer.deserialize(value) for name, value in item.items()}
+
+
+@pytest.fixture
+def table(monkeypatch: pytest.MonkeyPatch) -> Iterator[Table]:
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb")
+        name = create_audit_table(dynamodb)
+        monkeypatch.setenv("TABLE_NAME", name)
+        monkeypatch.setenv("RETENTION_DAYS", str(RETENTION_DAYS))
+        app.recorder.cache_clear()
+        yield Table(dynamodb, name)
+        app.recorder.cache_clear()
+
+
+def _recent(minutes_ago: int) -> datetime:
+    moment = datetime.now(UTC) - timedelta(minutes=minutes_ago)
+    return moment.replace(microsecond=0)
+
+
+def heartbeat(at: datetime, *, account: str = ACME, region: str = "eu-west-1") -> dict[str, Any]:
+    """The scheduled event of a spoke's heartbeat rule, as moto delivers it to the hub."""
+    return {
+        "version": "0",
+        "id": f"hb-{account}-{region}-{keys.iso(at)}",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "time": keys.iso(at),
+        "region": "us-east-1",
+        "resources": [f"arn:aws:events:{region}:{account}:rule/rootwatch-heartbeat"],
+        "detail": {},
+    }
+
+
+def emitted(output: str) -> dict[str, float]:
+    totals: dict[str, float] = {}
+    for line in output.splitlines():
+        if line.startswith("{") and '"_aws"' in line:
+            blob = json.loads(line)
+            for directive in blob["_aws"]["CloudWatchMetrics"]:
+                for metric in directive["Metrics"]:
+                    value = blob[metric["Name"]]
+                    values = value if isinstance(value, list) else [value]
+                    totals[metric["Name"]] = totals.get(metric["Name"], 0) + sum(values)
+    return totals
+
+
+def test_a_heartbeat_records_the_spoke_in_both_indexes(table: Table) -> None:
+    at = _recent(3)
+    response = app.lambda_handler(heartbeat(at), LambdaContext())
+    assert response == {
+        "recorded": True,
+        "account_id": ACME,
+        "region": "eu-west-1",
+        "heartbeat": keys.iso(at),
+    }
+    item = table.spoke(ACME, "eu-west-1")
+    assert item is not None
+    assert item["last_heartbeat"] == item["first_heartbeat"] == keys.iso(at)
+    assert item[keys.TTL_ATTRIBUTE] == int((at + timedelta(days=RETENTION_DAYS)).timestamp())
+    spokes = DynamoSpokes(table.dynamodb, table.name)
+    assert [(s.account_id, s.region, s.last_heartbeat) for s in spokes.every()] == [
+        (ACME, "eu-west-1", at)
+    ]
+    assert [s.region for s in spokes.of_account(ACME)] == ["eu-west-1"]
+
+
+def test_the_last_heartbeat_never_moves_backwards(
+    table: Table, capsys: pytest.CaptureFixture[str]
+) -> None:
+    newer, older = _recent(2), _recent(17)
+    app.lambda_handler(heartbeat(newer), LambdaContext())
+    capsys.readouterr()
+    late = app.lambda_handler(heartbeat(older), LambdaContext())
+    again = app.lambda_handler(heartbeat(newer), LambdaContext())
+    assert late["recorded"] is False and again["recorded"] is False
+    item = table.spoke(ACME, "eu-west-1")
+    assert item is not None and item["last_heartbeat"] == keys.iso(newer)
+    assert item["gsi2sk"] == f"{keys.iso(newer)}#{ACME}#eu-west-1"
+    assert item["first_heartbeat"] == keys.iso(newer)
+    assert emitted(capsys.readouterr().out) == {"HeartbeatsStale": 2}
+
+
+def test_a_heartbeat_ends_an_alerted_silence(
+    table: Table, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    first = _recent(120)
+    app.lambda_handler(heartbeat(first), LambdaContext())
+    spokes = DynamoSpokes(table.dynamodb, table.name)
+    (silent,) = spokes.every()
+    assert spokes.mark_alerted(silent, "silent:x", at=_recent(60))
+    capsys.readouterr()
+
+    app.lambda_handler(heartbeat(_recent(1)), LambdaContext())
+    item = table.spoke(ACME, "eu-west-1")
+    assert item is not None
+    assert "silent_alert_id" not in item and "silent_alerted_at" not in item
+    assert item["first_heartbeat"] == keys.iso(first)
+    assert emitted(capsys.readouterr().out) == {"HeartbeatsRecorded": 1, "SpokesRecovered": 1}
+    (log,) = [r for r in caplog.records if r.getMessage() == "silent spoke reports again"]
+    assert log.levelname == "WARNING"
+    assert log.__dict__["silence"] == "silent:x"
+    assert log.__dict__["previous_heartbeat"] == keys.iso(first)
+
+
+def test_an_expected_spoke_keeps_its_registration_and_joins_the_heartbeats(table: Table) -> None:
+    registry = SpokeRegistry(table.dynamodb, table.name)
+    registered = _recent(90)
+    registry.expect(ACME, "eu-west-1", registered_by="arn:aws:iam::1:user/ops", now=registered)
+    spokes = DynamoSpokes(table.dynamodb, table.name)
+    assert [s.last_heartbeat for s in spokes.never_reported()] == [None]
+
+    at = _recent(1)
+    app.lambda_handler(heartbeat(at), LambdaContext())
+    (spoke,) = spokes.every()
+    assert (spoke.expected, spoke.registered_at, spoke.last_heartbeat) == (True, registered, at)
+    assert list(spokes.never_reported()) == []
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"source": "aws.signin", "detail-type": "AWS Console Sign In via CloudTrail"},
+        {"resources": ["arn:aws:events:eu-west-1:111122223333:rule/someone-elses-schedule"]},
+        {"time": "not a time"},
+        {"account": "444455556666"},
+    ],
+)
+def test_anything_but_a_heartbeat_is_logged_and_not_recorded(
+    table: Table,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    change: dict[str, Any],
+) -> None:
+    response = app.lambda_handler({**heartbeat(_recent(1)), **change}, LambdaContext())
+    assert response["recorded"] is False and response["reason"]
+    assert table.spoke(ACME, "eu-west-1") is None
+    assert emitted(capsys.readouterr().out) == {"HeartbeatsRejected": 1}
+    (log,) = [r for r in caplog.records if r.getMessage() == "event is not a spoke heartbeat"]
+    assert log.levelname == "WARNING" and log.__dict__["reason"] == response["reason"]
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics")
+def test_a_table_that_cannot_be_written_fails_the_invocation(
+    table: Table, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TABLE_NAME", "no-such-table")
+    app.recorder.cache_clear()
+    with pytest.raises(Exception, match="ResourceNotFound"):
+        app.lambda_handler(heartbeat(_recent(1)), LambdaContext())
