@@ -16,6 +16,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "rootwatch.cli.events",
     "rootwatch.cli.incidents",
     "rootwatch.cli.show",
+    "rootwatch.cli.spokes",
     "rootwatch.cli.accounts",
     "rootwatch.cli.expect",
     "rootwatch.cli.verify",
