@@ -48,6 +48,8 @@ JUDGED_RECORDS = 500_000
 SCAN_OVER_JQ = 3.0
 SCAN_OVER_FLOOR = 0.7
 PEAK_RSS_LIMIT_BYTES = 300_000_000
+# A load average within this of the number of CPUs means other work competes for them.
+BUSY_MARGIN = 0.5
 # The full corpus is twice the half one; a scan that keeps one file at a time has the
 # same peak on both, give or take the largest file of each.
 PEAK_RSS_GROWTH_LIMIT = 1.25
@@ -111,6 +113,13 @@ def run(options: argparse.Namespace) -> int:
     print()
     goals = evaluate(measured)
     print(format_goals(goals))
+    processors = os.cpu_count() or 1
+    if load_before >= processors - BUSY_MARGIN:
+        print(
+            f"\nthe machine was busy before the measurements (load average {load_before:.1f} on "
+            f"{processors} CPUs):\nwall-clock figures and ratios are not reliable; rerun on an "
+            "idle machine"
+        )
     if scan_problem is not None:
         print(f"\n{scan_problem}")
         return 2
