@@ -270,13 +270,14 @@ def run_expect(args: argparse.Namespace) -> int:
     minutes = int(policy.silent_after.total_seconds() // 60)
     for region in regions:
         outcome = registry.expect(account, region, registered_by=caller, now=now)
+        spoke = f"spoke {account} {region}"
         if outcome == "registered":
-            note = f"reported if it sends no heartbeat within {minutes} min"
+            message = f"registered {spoke}: reported if it sends no heartbeat within {minutes} min"
         elif outcome == "expected now":
-            note = "it has reported already"
+            message = f"registered {spoke}, which has reported already"
         else:
-            note = "it was expected already"
-        print(f"{outcome}: spoke {account} {region} ({note})", file=sys.stderr)
+            message = f"{spoke} was registered already"
+        print(message, file=sys.stderr)
     return 0
 
 
