@@ -400,11 +400,15 @@ def test_incident_filters(cli: Any, arguments: list[str], expected: list[str]) -
     assert [incident["incident_id"] for incident in result.json()["incidents"]] == expected
 
 
-def test_incidents_page_and_print_tables_and_csv(cli: Any) -> None:
+def test_incidents_page_and_print_tables_and_csv(cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "100")
+    narrow = cli("incidents", "--limit", "2")
+    assert max(len(line) for line in narrow.lines()) <= 100
+    monkeypatch.setenv("COLUMNS", "200")
     first = cli("incidents", "--limit", "2")
     assert first.status == 0
     assert len(first.lines()) == 3 and "inc-open" in first.lines()[1]
-    assert "ListBuckets:8" in first.lines()[1]
+    assert "ListBuckets:8, ConsoleLogin:1" in first.lines()[1]
     token = first.err.split("next: ", 1)[1].strip()
     rest = cli("incidents", "--limit", "2", "--output", "csv", "--next-token", token)
     rows = list(csv.reader(io.StringIO(rest.out)))
