@@ -107,6 +107,18 @@ def test_schedules_are_recorded_for_the_driver(stack: ProvisionedStack) -> None:
     assert [target.queue_url for target in schedule.targets] == [stack.shims["Ticker"].queue_url]
 
 
+def test_a_schedule_leaves_its_targets_to_the_driver(stack: ProvisionedStack) -> None:
+    # moto would send every event on the default bus to a rule that has no pattern.
+    (schedule,) = stack.schedules
+    events = stack.endpoint.events()
+    assert events.list_targets_by_rule(Rule=schedule.name)["Targets"] == []
+    events.put_events(
+        Entries=[{"Source": "aws.signin", "DetailType": "x", "Detail": "{}"}]  # default bus
+    )
+    shim = stack.shims["Ticker"].queue_url
+    assert stack.endpoint.sqs().receive_message(QueueUrl=shim).get("Messages", []) == []
+
+
 def test_secrets_identities_topics_and_alarms(stack: ProvisionedStack) -> None:
     endpoint = stack.endpoint
     secret = endpoint.secretsmanager().get_secret_value(SecretId="fx/slack/default")

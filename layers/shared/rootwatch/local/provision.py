@@ -7,7 +7,9 @@ policies, alarms. What moto cannot run is adapted, not described again:
 - Lambda functions become `LocalFunction`s for the driver (code, handler, environment).
 - A rule target that is one of the template's functions is pointed at a "shim" queue that
   the driver polls, invoking the function with the EventBridge event itself.
-- Scheduled rules are created as written and recorded as `Schedule`s the driver fires.
+- Scheduled rules are created as written, without their targets (moto would route every
+  event of the bus to a rule without a pattern), and recorded as `Schedule`s the driver
+  fires.
 
 Resource types moto would only store without effect (IAM, Lambda permissions, layers) get
 names and ARNs so references to them resolve, and are listed in `ProvisionedStack.skipped`.
@@ -500,7 +502,9 @@ class _Provisioner:
         arn = events.put_rule(**arguments)["RuleArn"]
         delivered = [self._local_target(target) for target in targets]
         routable = [target for target in delivered if target is not None]
-        if routable:
+        # moto sends every event on the bus to a rule without a pattern, so a schedule's
+        # targets stay with the driver, which fires the schedule itself.
+        if routable and schedule is None:
             put_arguments: dict[str, Any] = {"Rule": name, "Targets": routable}
             if bus != "default":
                 put_arguments["EventBusName"] = bus
