@@ -76,7 +76,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     add_target_options(parser, inherit=False)
     parser.set_defaults(handler=run_create)
-    actions = parser.add_subparsers(dest="expect_action", metavar="ACTION")
+    actions = parser.add_subparsers(dest="expect_action", metavar="[list | cancel ID]")
 
     listing = actions.add_parser("list", help="list current and upcoming plans")
     listing.add_argument("--account", metavar="ACCOUNT", help="only this account's plans")
