@@ -136,3 +136,27 @@ def test_a_committed_transaction_changes_every_item(endpoint: Endpoint) -> None:
         ]
     )
     assert _ledger(dynamodb) == {"a": "2", "b": "2"}
+
+
+def test_a_transaction_naming_an_item_twice_is_refused_and_changes_nothing(
+    endpoint: Endpoint,
+) -> None:
+    dynamodb = endpoint.dynamodb()
+    dynamodb.create_table(
+        TableName="ranged",
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.put_item(TableName="ranged", Item={"pk": {"S": "p"}, "sk": {"S": "1"}})
+    new = {"Put": {"TableName": "ranged", "Item": {"pk": {"S": "p"}, "sk": {"S": "2"}}}}
+    with pytest.raises(ClientError, match="ValidationException"):
+        dynamodb.transact_write_items(TransactItems=[new, new])
+    items = dynamodb.scan(TableName="ranged")["Items"]
+    assert [(item["pk"]["S"], item["sk"]["S"]) for item in items] == [("p", "1")]

@@ -10,7 +10,6 @@ body of a message that has both a text and an HTML part, and both matter here.
 from __future__ import annotations
 
 import base64
-import contextlib
 import email
 import email.policy
 import io
@@ -18,16 +17,13 @@ import json
 import logging
 import threading
 import urllib.request
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache, cached_property
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import boto3
-import moto.dynamodb.models as dynamodb_models
-from moto.dynamodb.models import DynamoDBBackend
-from moto.dynamodb.models.table import Table as DynamoTable
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
@@ -35,6 +31,8 @@ from moto.moto_server.werkzeug_app import (
     create_backend_app,
 )
 from werkzeug.serving import make_server
+
+from rootwatch.local.transactions import back_up_only_the_items_a_transaction_names
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -222,58 +220,6 @@ class _ThreadedMotoServerWithOutbox(ThreadedMotoServer):
         self._server.serve_forever()
 
 
-class _TableBackupOncePerTransaction:
-    """The `copy` module as moto's DynamoDB models see it, with one change.
-
-    moto's TransactWriteItems backs up a whole table (a deep copy) for every item of the
-    transaction, before changing anything. Within one transaction every backup of a table
-    is therefore the same, and one copy serves them all: a transaction of twelve items over
-    a table of a thousand copies that table once instead of twelve times.
-    """
-
-    def __init__(self, real: Any) -> None:
-        self._real = real
-        self._local = threading.local()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._real, name)
-
-    def deepcopy(self, value: Any, memo: Any = None) -> Any:
-        backups: dict[int, Any] | None = getattr(self._local, "backups", None)
-        if backups is None or not isinstance(value, DynamoTable):
-            return self._real.deepcopy(value, memo)
-        if id(value) not in backups:
-            backups[id(value)] = self._real.deepcopy(value, memo)
-        return backups[id(value)]
-
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[None]:
-        self._local.backups = {}
-        try:
-            yield
-        finally:
-            self._local.backups = None
-
-
-# The name under which moto's DynamoDB models import the `copy` module.
-_COPY_MODULE_NAME: Final = "copy"
-
-
-def _back_up_tables_once_per_transaction() -> None:
-    real_copy = getattr(dynamodb_models, _COPY_MODULE_NAME)
-    if isinstance(real_copy, _TableBackupOncePerTransaction):
-        return
-    shim = _TableBackupOncePerTransaction(real_copy)
-    transact_write_items = DynamoDBBackend.transact_write_items
-
-    def transact_write_items_with_one_backup(self: Any, transact_items: Any) -> None:
-        with shim.transaction():
-            transact_write_items(self, transact_items)
-
-    setattr(dynamodb_models, _COPY_MODULE_NAME, shim)
-    DynamoDBBackend.transact_write_items = transact_write_items_with_one_backup  # type: ignore[method-assign]
-
-
 class MotoServer:
     """moto's threaded server on 127.0.0.1, on a free port unless one is given."""
 
@@ -300,7 +246,7 @@ class MotoServer:
     def start(self) -> None:
         if self._server is not None:
             return
-        _back_up_tables_once_per_transaction()
+        back_up_only_the_items_a_transaction_names()
         # Werkzeug logs every request on stderr; only its errors matter here.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         server = _ThreadedMotoServerWithOutbox(
