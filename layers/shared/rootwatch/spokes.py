@@ -71,10 +71,10 @@ def parse_heartbeat(event: Mapping[str, Any], *, now: datetime) -> Heartbeat:
     if not isinstance(resources, list) or len(resources) != 1:
         raise HeartbeatError("a heartbeat names exactly one rule in resources")
     rule_arn = resources[0]
-    match = _HEARTBEAT_RULE_ARN.fullmatch(rule_arn) if isinstance(rule_arn, str) else None
-    if match is None:
+    spoke = spoke_of_heartbeat_rule(rule_arn) if isinstance(rule_arn, str) else None
+    if spoke is None:
         raise HeartbeatError(f"{_quoted(rule_arn)} is not the ARN of a {HEARTBEAT_RULE} rule")
-    account_id = match.group("account")
+    account_id, region = spoke
     envelope_account = event.get("account")
     if envelope_account not in (None, "", account_id):
         raise HeartbeatError(
@@ -83,7 +83,13 @@ def parse_heartbeat(event: Mapping[str, Any], *, now: datetime) -> Heartbeat:
     at = _event_time(event.get("time"))
     if at > now + MAX_CLOCK_AHEAD:
         raise HeartbeatError(f"heartbeat time {iso(at)} is ahead of the hub's clock ({iso(now)})")
-    return Heartbeat(account_id=account_id, region=match.group("region"), at=at, rule_arn=rule_arn)
+    return Heartbeat(account_id=account_id, region=region, at=at, rule_arn=rule_arn)
+
+
+def spoke_of_heartbeat_rule(arn: str) -> tuple[str, str] | None:
+    """(account, region) of a spoke's heartbeat rule, from its ARN; None for other ARNs."""
+    match = _HEARTBEAT_RULE_ARN.fullmatch(arn)
+    return (match.group("account"), match.group("region")) if match else None
 
 
 def _event_time(value: Any) -> datetime:

@@ -231,11 +231,12 @@ class SpokeFleet:
         for event in events:
             spoke_id = origin(event, self._hub.region)
             if spoke_id is not None:
-                spoke = self.spoke(*spoke_id)
+                # A heartbeat's spoke exists too, and sends heartbeats from then on.
+                self.spoke(*spoke_id)
             if spoke_id is None or is_heartbeat(event):
                 direct.append(event)
             else:
-                by_spoke.setdefault(spoke.spoke_id, []).append(event)
+                by_spoke.setdefault(spoke_id, []).append(event)
         report = self._hub.put_events(direct)
         refused = list(report.failed)
         for spoke_id, spoke_events in by_spoke.items():
