@@ -221,6 +221,11 @@ ROLE_NAMES = (
     "rootwatch-delivery",
     "team-role",
 )
+# A change set's ARN names the change set, not its stack.
+CHANGE_SET_ARN = (
+    f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:changeSet/{naming.SPOKE_STACK_PREFIX}/"
+    "6f0c2d10-aaaa-bbbb-cccc-0123456789ab"
+)
 STACK_NAMES = (
     naming.SPOKE_STACK_PREFIX,
     f"{naming.SPOKE_STACK_PREFIX}-eu-west-1",
@@ -230,9 +235,25 @@ STACK_NAMES = (
     "6f0c2d10-aaaa-bbbb-cccc-0123456789ab",
     f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/team-stack/"
     "6f0c2d10-aaaa-bbbb-cccc-0123456789ab",
-    f"StackSet-{naming.SPOKE_STACK_PREFIX}-0a1b2c3d",
+    f"{naming.STACK_SET_SPOKE_STACK_PREFIX}-0a1b2c3d-91d3-4f6e-8a5b-2c1d0e9f8a7b",
+    f"arn:aws:cloudformation:eu-west-1:{ACCOUNT}:stack/{naming.STACK_SET_SPOKE_STACK_PREFIX}"
+    "-partners-0a1b2c3d/6f0c2d10-aaaa-bbbb-cccc-0123456789ab",
+    "StackSet-team-baseline-0a1b2c3d",
+    f"stackset-{naming.SPOKE_STACK_PREFIX}-0a1b2c3d",
+    f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/StackSet-team/"
+    f"{naming.STACK_SET_SPOKE_STACK_PREFIX}",
+    CHANGE_SET_ARN,
     "Rootwatch-spoke",
     "team-rootwatch-spoke",
+)
+# Stack sets are named by name or by ID (`<name>:<uuid>`).
+STACK_SET_NAMES = (
+    naming.SPOKE_STACK_SET_PREFIX,
+    f"{naming.SPOKE_STACK_SET_PREFIX}-partners",
+    f"{naming.SPOKE_STACK_SET_PREFIX}:6f0c2d10-aaaa-bbbb-cccc-0123456789ab",
+    naming.STACK_SET_SPOKE_STACK_PREFIX,
+    "Rootwatch-spoke",
+    "team-baseline",
 )
 OTHER_SOURCES = ("s3.amazonaws.com", "ec2.amazonaws.com", "logs.amazonaws.com")
 RANDOM_NAMES = (
@@ -282,7 +303,7 @@ def _tamper_cases(make: _Factory, pick_identity: Callable[[], Identity]) -> Iter
         )
     rule_events = [(event, "name") for event in sorted(detection.RULE_TAMPER_EVENTS)]
     rule_events += [(event, "rule") for event in sorted(detection.TARGET_TAMPER_EVENTS)]
-    rule_events += [("PutTargets", "rule"), ("EnableRule", "name"), ("DescribeRule", "name")]
+    rule_events += [("EnableRule", "name"), ("DescribeRule", "name"), ("ListTargetsByRule", "rule")]
     for event, key in rule_events:
         other_key = "rule" if key == "name" else "name"
         for rule_name in RULE_NAMES:
@@ -340,6 +361,46 @@ def _tamper_cases(make: _Factory, pick_identity: Callable[[], Identity]) -> Iter
                 parameters={"stackName": naming.SPOKE_STACK_PREFIX},
             ),
         )
+    stack_set_events = [
+        *sorted(detection.STACK_SET_TAMPER_EVENTS),
+        "CreateStackInstances",
+        "CreateStackSet",
+        "DescribeStackSet",
+    ]
+    for event in stack_set_events:
+        for stack_set_name in STACK_SET_NAMES:
+            yield Case(
+                f"stack-set-{event}-{stack_set_name}",
+                make.record(
+                    identity=pick_identity(),
+                    source=detection.CLOUDFORMATION_SOURCE,
+                    name=event,
+                    parameters={
+                        "stackSetName": stack_set_name,
+                        "accounts": [OTHER_ACCOUNT],
+                        "regions": list(REGIONS),
+                    },
+                ),
+            )
+        yield Case(
+            f"stack-set-{event}-wrong-key",
+            make.record(
+                identity=pick_identity(),
+                source=detection.CLOUDFORMATION_SOURCE,
+                name=event,
+                parameters={"stackName": naming.SPOKE_STACK_SET_PREFIX},
+            ),
+        )
+    # An ExecuteChangeSet naming only the change set's ARN does not say which stack it is on.
+    yield Case(
+        "stack-ExecuteChangeSet-change-set-arn-only",
+        make.record(
+            identity=pick_identity(),
+            source=detection.CLOUDFORMATION_SOURCE,
+            name="ExecuteChangeSet",
+            parameters={"changeSetName": CHANGE_SET_ARN},
+        ),
+    )
     for event in [*sorted(detection.ORGANIZATION_TAMPER_EVENTS), "CreateAccount"]:
         yield Case(
             f"organizations-{event}",
@@ -452,6 +513,7 @@ def _random_cases(make: _Factory, rng: random.Random, count: int) -> Iterator[Ca
         *detection.TARGET_TAMPER_EVENTS,
         *sorted(detection.ROLE_TAMPER_EVENTS),
         *sorted(detection.STACK_TAMPER_EVENTS),
+        *detection.STACK_SET_TAMPER_EVENTS,
         *detection.ORGANIZATION_TAMPER_EVENTS,
         *sorted(detection.ROOT_SIGNIN_EVENTS),
         detection.ASSUME_ROOT_EVENT,
@@ -465,6 +527,7 @@ def _random_cases(make: _Factory, rng: random.Random, count: int) -> Iterator[Ca
                 {"rule": rng.choice(RULE_NAMES)},
                 {"roleName": rng.choice(ROLE_NAMES)},
                 {"stackName": rng.choice(STACK_NAMES)},
+                {"stackSetName": rng.choice(STACK_SET_NAMES)},
                 {"bucketName": "root"},
             )
         )

@@ -209,6 +209,7 @@ def test_corpus_has_every_kind_of_case() -> None:
         | set(detection.TARGET_TAMPER_EVENTS)
         | set(detection.ROLE_TAMPER_EVENTS)
         | set(detection.STACK_TAMPER_EVENTS)
+        | set(detection.STACK_SET_TAMPER_EVENTS)
         | set(detection.ORGANIZATION_TAMPER_EVENTS)
         | {event for _, event in detection.ROOT_TAMPER_EVENTS}
     )

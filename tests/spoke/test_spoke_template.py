@@ -410,13 +410,33 @@ def test_boundary_denies_every_change_tamper_detection_watches_on_the_spoke_stac
     stacks = [
         f"arn:aws:cloudformation:{region}:{ACCOUNT}:stack/{name}/{STACK_ID}"
         for region in REGIONS
-        for name in (naming.SPOKE_STACK_PREFIX, f"StackSet-{naming.SPOKE_STACK_PREFIX}-0a1b2c")
+        for name in (naming.SPOKE_STACK_PREFIX, f"{naming.STACK_SET_SPOKE_STACK_PREFIX}-0a1b2c")
     ]
     for arn in stacks:
         for event in detection.STACK_TAMPER_EVENTS:
             assert boundary.denies(f"cloudformation:{event}", arn), (event, arn)
     other = f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/team-stack/{STACK_ID}"
     assert not boundary.denies("cloudformation:DeleteStack", other)
+
+
+def test_boundary_denies_every_change_tamper_detection_watches_on_the_spoke_stack_set(
+    spoke: Template,
+) -> None:
+    boundary = Boundary(spoke)
+    # A delegated administrator acts on the management account's stack set.
+    stack_sets = [
+        f"arn:aws:cloudformation:{region}:{account}:stackset/{name}:{STACK_ID}"
+        for region in REGIONS
+        for account in (ACCOUNT, "999999999999")
+        for name in (naming.SPOKE_STACK_SET_PREFIX, f"{naming.SPOKE_STACK_SET_PREFIX}-partners")
+    ]
+    for arn in stack_sets:
+        for event in detection.STACK_SET_TAMPER_EVENTS:
+            assert boundary.denies(f"cloudformation:{event}", arn), (event, arn)
+    other = f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:stackset/team-baseline:{STACK_ID}"
+    assert not boundary.denies("cloudformation:DeleteStackSet", other)
+    spoke_set = f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:stackset/rootwatch-spoke:{STACK_ID}"
+    assert not boundary.denies("cloudformation:CreateStackInstances", spoke_set)
 
 
 def test_boundary_denies_stopping_cloudtrail(spoke: Template) -> None:

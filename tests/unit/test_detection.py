@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from rootwatch.deploy.parameters import SpokeParameters
+from rootwatch.deploy.stackset import DEFAULT_STACK_SET_NAME, AccountTargets, StackSetRequest
 from rootwatch.detection import classify, is_root_activity, is_tamper, might_be_kept
 from rootwatch.model import Classification, CloudTrailRecord, PlannedWindow, Severity
 from rootwatch.reader import parse_record
@@ -281,11 +283,34 @@ def test_cloudtrail_tamper_by_anyone_is_kept_and_critical(event_name: str) -> No
         ("DeleteRule", {"name": "rootwatch-tamper"}),
         ("PutRule", {"name": "rootwatch-heartbeat", "state": "DISABLED"}),
         ("RemoveTargets", {"rule": "rootwatch-root-activity", "ids": ["hub"]}),
+        (
+            "PutTargets",
+            {
+                "rule": "rootwatch-root-activity",
+                "eventBusName": "default",
+                "targets": [
+                    {
+                        "id": "rootwatch-hub",
+                        "arn": f"arn:aws:events:eu-west-1:{OTHER_ACCOUNT}:event-bus/elsewhere",
+                    }
+                ],
+            },
+        ),
     ],
 )
 def test_changes_to_rootwatch_rules_are_tamper(event_name: str, parameters: dict[str, Any]) -> None:
     raw = raw_record(event_name, "events.amazonaws.com", IAM_USER, requestParameters=parameters)
     assert kept(raw).rules == ("tamper",)
+
+
+def test_redirecting_a_rootwatch_rule_says_so() -> None:
+    raw = raw_record(
+        "PutTargets",
+        "events.amazonaws.com",
+        ROLE,
+        requestParameters={"rule": "rootwatch-tamper", "targets": [{"id": "rootwatch-hub"}]},
+    )
+    assert kept(raw).summary == "An assumed role changed the targets of a rootwatch rule"
 
 
 @pytest.mark.parametrize(
@@ -294,7 +319,9 @@ def test_changes_to_rootwatch_rules_are_tamper(event_name: str, parameters: dict
         ("DisableRule", {"name": "nightly-report"}),
         ("RemoveTargets", {"rule": "nightly-report", "ids": ["1"]}),
         ("RemoveTargets", {"name": "rootwatch-root-activity"}),
-        ("PutTargets", {"rule": "rootwatch-root-activity"}),
+        ("PutTargets", {"rule": "nightly-report", "targets": [{"id": "1"}]}),
+        ("PutTargets", {"name": "rootwatch-root-activity"}),
+        ("EnableRule", {"name": "rootwatch-root-activity"}),
     ],
 )
 def test_other_rules_and_other_calls_are_not_tamper(
@@ -322,28 +349,200 @@ def test_changes_to_the_delivery_role_are_tamper_in_any_letter_case() -> None:
     )
 
 
-def test_changes_to_the_spoke_stack_are_tamper_by_name_or_arn() -> None:
-    names = (
-        "rootwatch-spoke",
-        "rootwatch-spoke-eu-west-1",
-        f"arn:aws:cloudformation:eu-west-1:{ACCOUNT}:stack/rootwatch-spoke/0f1e2d3c",
-    )
-    for stack_name in names:
+SPOKE_STACK_NAMES = (
+    "rootwatch-spoke",
+    "rootwatch-spoke-eu-west-1",
+    f"arn:aws:cloudformation:eu-west-1:{ACCOUNT}:stack/rootwatch-spoke/0f1e2d3c",
+    # Deployed by a StackSet: CloudFormation names the stack after the stack set.
+    "StackSet-rootwatch-spoke-4b7e0c2a-91d3-4f6e-8a5b-2c1d0e9f8a7b",
+    f"arn:aws:cloudformation:eu-west-1:{ACCOUNT}:stack/"
+    "StackSet-rootwatch-spoke-4b7e0c2a-91d3-4f6e-8a5b-2c1d0e9f8a7b/0f1e2d3c",
+    f"arn:aws-us-gov:cloudformation:us-gov-west-1:{ACCOUNT}:stack/StackSet-rootwatch-spoke-x/1",
+)
+OTHER_STACK_NAMES = (
+    "app",
+    "Rootwatch-spoke",
+    "StackSet-app-4b7e0c2a",
+    "stackset-rootwatch-spoke-4b7e0c2a",
+    "team-StackSet-rootwatch-spoke",
+    f"arn:aws:cloudformation:eu-west-1:{ACCOUNT}:stack/app/rootwatch-spoke",
+    f"arn:aws:cloudformation:eu-west-1:{ACCOUNT}:stack/StackSet-app/StackSet-rootwatch-spoke",
+    f"arn:aws:cloudformation:eu-west-1:{ACCOUNT}:changeSet/rootwatch-spoke/0f1e2d3c",
+)
+STACK_EVENTS = (
+    "UpdateStack",
+    "DeleteStack",
+    "CreateChangeSet",
+    "ExecuteChangeSet",
+    "SetStackPolicy",
+    "UpdateTerminationProtection",
+    "RollbackStack",
+    "ContinueUpdateRollback",
+)
+
+
+@pytest.mark.parametrize("event_name", STACK_EVENTS)
+def test_changes_to_the_spoke_stack_are_tamper_by_name_or_arn(event_name: str) -> None:
+    for stack_name in SPOKE_STACK_NAMES:
         raw = raw_record(
-            "DeleteStack",
+            event_name,
             "cloudformation.amazonaws.com",
             ROLE,
             requestParameters={"stackName": stack_name},
         )
-        assert kept(raw).rules == ("tamper",)
+        assert kept(raw).rules == ("tamper",), stack_name
+    for stack_name in OTHER_STACK_NAMES:
+        dropped(
+            raw_record(
+                event_name,
+                "cloudformation.amazonaws.com",
+                ROLE,
+                requestParameters={"stackName": stack_name},
+            )
+        )
+
+
+def test_a_change_set_on_the_spoke_stack_is_tamper_and_says_so() -> None:
+    create = raw_record(
+        "CreateChangeSet",
+        "cloudformation.amazonaws.com",
+        ROLE,
+        requestParameters={
+            "stackName": "rootwatch-spoke",
+            "changeSetName": "samcli-deploy1764338531",
+            "changeSetType": "UPDATE",
+            "usePreviousTemplate": True,
+        },
+    )
+    execute = raw_record(
+        "ExecuteChangeSet",
+        "cloudformation.amazonaws.com",
+        ROLE,
+        requestParameters={
+            "changeSetName": f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:changeSet/"
+            "samcli-deploy1764338531/5b9e7c3d",
+            "stackName": "rootwatch-spoke",
+        },
+    )
+    assert kept(create).summary == (
+        "An assumed role created a change set on the rootwatch spoke stack"
+    )
+    assert kept(execute).summary == (
+        "An assumed role executed a change set on the rootwatch spoke stack"
+    )
+
+
+def test_a_change_set_on_another_stack_or_without_a_stack_name_is_not_tamper() -> None:
     dropped(
         raw_record(
-            "DeleteStack",
+            "CreateChangeSet",
             "cloudformation.amazonaws.com",
             ROLE,
-            requestParameters={"stackName": "app"},
+            requestParameters={"stackName": "app", "changeSetName": "rootwatch-spoke"},
         )
     )
+    # A change set ARN does not name its stack; the CreateChangeSet that made it did.
+    dropped(
+        raw_record(
+            "ExecuteChangeSet",
+            "cloudformation.amazonaws.com",
+            ROLE,
+            requestParameters={
+                "changeSetName": f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:changeSet/"
+                "rootwatch-spoke/5b9e7c3d"
+            },
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("event_name", "summary"),
+    [
+        ("DeleteStackInstances", "removed spokes from the rootwatch stack set"),
+        ("DeleteStackSet", "deleted the rootwatch stack set"),
+        ("UpdateStackSet", "changed the rootwatch stack set"),
+        ("UpdateStackInstances", "changed spokes of the rootwatch stack set"),
+    ],
+)
+def test_changes_to_the_spoke_stack_set_are_tamper_by_name_or_id(
+    event_name: str, summary: str
+) -> None:
+    for stack_set_name in (
+        "rootwatch-spoke",
+        "rootwatch-spoke-partners",
+        "rootwatch-spoke:7c2d9e4f-0a1b-4c3d-9e8f-1a2b3c4d5e6f",
+    ):
+        raw = raw_record(
+            event_name,
+            "cloudformation.amazonaws.com",
+            ROLE,
+            requestParameters={
+                "stackSetName": stack_set_name,
+                "accounts": [OTHER_ACCOUNT],
+                "regions": ["eu-west-1"],
+                "callAs": "SELF",
+            },
+        )
+        result = kept(raw)
+        assert (result.severity, result.rules) == (Severity.CRITICAL, ("tamper",))
+        assert result.summary == f"An assumed role {summary}"
+    for stack_set_name in ("team-baseline", "Rootwatch-spoke", "StackSet-rootwatch-spoke"):
+        dropped(
+            raw_record(
+                event_name,
+                "cloudformation.amazonaws.com",
+                ROLE,
+                requestParameters={"stackSetName": stack_set_name},
+            )
+        )
+    dropped(
+        raw_record(
+            event_name,
+            "cloudformation.amazonaws.com",
+            ROLE,
+            requestParameters={"stackName": "rootwatch-spoke"},
+        )
+    )
+
+
+def test_adding_spokes_to_the_stack_set_is_not_tamper() -> None:
+    for event_name in ("CreateStackInstances", "CreateStackSet", "DescribeStackSet"):
+        dropped(
+            raw_record(
+                event_name,
+                "cloudformation.amazonaws.com",
+                ROLE,
+                requestParameters={"stackSetName": "rootwatch-spoke"},
+            )
+        )
+
+
+def stack_set_request(name: str) -> StackSetRequest:
+    return StackSetRequest(
+        template_body="{}",
+        parameters=SpokeParameters(
+            hub_event_bus_arn=f"arn:aws:events:eu-west-1:{ACCOUNT}:event-bus/rootwatch-hub"
+        ),
+        targets=AccountTargets((OTHER_ACCOUNT,)),
+        regions=("eu-west-1",),
+        name=name,
+    )
+
+
+def test_every_stack_set_the_deploy_command_accepts_is_watched_with_its_stacks() -> None:
+    for name in (DEFAULT_STACK_SET_NAME, f"{DEFAULT_STACK_SET_NAME}-partners"):
+        request = stack_set_request(name)
+        stack = f"StackSet-{request.name}-4b7e0c2a-91d3-4f6e-8a5b-2c1d0e9f8a7b"
+        for event_name, parameters in (
+            ("DeleteStack", {"stackName": stack}),
+            ("DeleteStackSet", {"stackSetName": request.name}),
+        ):
+            raw = raw_record(
+                event_name, "cloudformation.amazonaws.com", ROLE, requestParameters=parameters
+            )
+            assert kept(raw).rules == ("tamper",), (name, event_name)
+    with pytest.raises(ValueError, match="must start with"):
+        stack_set_request("team-spokes")
 
 
 def test_leaving_the_organization_is_tamper() -> None:

@@ -15,7 +15,13 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from rootwatch.model import Classification, CloudTrailRecord, Outcome, PlannedWindow, Severity
-from rootwatch.naming import DELIVERY_ROLE_PREFIX, RULE_NAME_PREFIX, SPOKE_STACK_PREFIX
+from rootwatch.naming import (
+    DELIVERY_ROLE_PREFIX,
+    RULE_NAME_PREFIX,
+    SPOKE_STACK_PREFIX,
+    SPOKE_STACK_SET_PREFIX,
+    STACK_SET_SPOKE_STACK_PREFIX,
+)
 
 # Rule ids, in the order of design §3's table, then the steps around it.
 LOGIN_NO_MFA: Final = "login-no-mfa"
@@ -115,9 +121,10 @@ RULE_TAMPER_EVENTS: Final[Mapping[str, str]] = {
     "DeleteRule": "deleted a rootwatch rule",
     "PutRule": "changed a rootwatch rule",
 }
-# ...and `rule` in this one.
+# ...and `rule` in these. PutTargets can point a rule's events somewhere else.
 TARGET_TAMPER_EVENTS: Final[Mapping[str, str]] = {
     "RemoveTargets": "removed the targets of a rootwatch rule",
+    "PutTargets": "changed the targets of a rootwatch rule",
 }
 ROLE_TAMPER_EVENTS: Final = frozenset(
     {
@@ -135,17 +142,28 @@ ROLE_TAMPER_EVENTS: Final = frozenset(
         "UntagRole",
     }
 )
-STACK_TAMPER_EVENTS: Final = frozenset(
-    {
-        "UpdateStack",
-        "DeleteStack",
-        "ExecuteChangeSet",
-        "SetStackPolicy",
-        "UpdateTerminationProtection",
-        "RollbackStack",
-        "ContinueUpdateRollback",
-    }
-)
+# CloudFormation names the stack `stackName` in these requests (a name or a stack ARN). An
+# ExecuteChangeSet that names only the change set's ARN does not say which stack it changes;
+# the CreateChangeSet before it does.
+STACK_TAMPER_EVENTS: Final[Mapping[str, str]] = {
+    "UpdateStack": "updated the rootwatch spoke stack",
+    "DeleteStack": "deleted the rootwatch spoke stack",
+    "CreateChangeSet": "created a change set on the rootwatch spoke stack",
+    "ExecuteChangeSet": "executed a change set on the rootwatch spoke stack",
+    "SetStackPolicy": "changed the stack policy of the rootwatch spoke stack",
+    "UpdateTerminationProtection": "changed the termination protection of the rootwatch spoke "
+    "stack",
+    "RollbackStack": "rolled back the rootwatch spoke stack",
+    "ContinueUpdateRollback": "continued a rollback of the rootwatch spoke stack",
+}
+# ...and the stack set `stackSetName` in these (its name, or its ID `<name>:<uuid>`). They are
+# recorded in the stack set's administrator account.
+STACK_SET_TAMPER_EVENTS: Final[Mapping[str, str]] = {
+    "DeleteStackInstances": "removed spokes from the rootwatch stack set",
+    "DeleteStackSet": "deleted the rootwatch stack set",
+    "UpdateStackSet": "changed the rootwatch stack set",
+    "UpdateStackInstances": "changed spokes of the rootwatch stack set",
+}
 ORGANIZATION_TAMPER_EVENTS: Final[Mapping[str, str]] = {
     "LeaveOrganization": "took the account out of its organization",
 }
@@ -159,11 +177,18 @@ ROOT_TAMPER_EVENTS: Final[Mapping[tuple[str, str], str]] = {
     (SECURITYHUB_SOURCE, "DisableSecurityHub"): "disabled Security Hub",
 }
 
-# IAM role names are case-insensitive; rule and stack names are not. A stack may be named
-# by its ARN, which the pattern matches with the wildcard below.
-_STACK_ARN_WILDCARD: Final = f"arn:*:cloudformation:*:stack/{SPOKE_STACK_PREFIX}*"
+# IAM role names are case-insensitive; rule, stack and stack set names are not. A spoke stack
+# is deployed by name or by a StackSet, and may be named by its ARN, which the pattern
+# matches with the wildcards below.
+_SPOKE_STACK_PREFIXES: Final = (SPOKE_STACK_PREFIX, STACK_SET_SPOKE_STACK_PREFIX)
+_STACK_ARN_WILDCARDS: Final = tuple(
+    f"arn:*:cloudformation:*:stack/{prefix}*" for prefix in _SPOKE_STACK_PREFIXES
+)
 _STACK_ARN = re.compile(
-    "arn:.*:cloudformation:.*:stack/" + re.escape(SPOKE_STACK_PREFIX), re.DOTALL
+    "arn:.*:cloudformation:.*:stack/(?:"
+    + "|".join(re.escape(prefix) for prefix in _SPOKE_STACK_PREFIXES)
+    + ")",
+    re.DOTALL,
 )
 
 
@@ -198,10 +223,15 @@ def tamper_pattern() -> dict[str, Any]:
                 "eventName": sorted(STACK_TAMPER_EVENTS),
                 "requestParameters": {
                     "stackName": [
-                        {"prefix": SPOKE_STACK_PREFIX},
-                        {"wildcard": _STACK_ARN_WILDCARD},
+                        *({"prefix": prefix} for prefix in _SPOKE_STACK_PREFIXES),
+                        *({"wildcard": wildcard} for wildcard in _STACK_ARN_WILDCARDS),
                     ]
                 },
+            },
+            {
+                "eventSource": [CLOUDFORMATION_SOURCE],
+                "eventName": sorted(STACK_SET_TAMPER_EVENTS),
+                "requestParameters": {"stackSetName": [{"prefix": SPOKE_STACK_SET_PREFIX}]},
             },
             {
                 "eventSource": [ORGANIZATIONS_SOURCE],
@@ -238,7 +268,11 @@ def _tamper_action(record: CloudTrailRecord, root: bool) -> str | None:
         return None
     if source == CLOUDFORMATION_SOURCE:
         if name in STACK_TAMPER_EVENTS and _is_spoke_stack(parameters.get("stackName")):
-            return f"changed the rootwatch spoke stack ({name})"
+            return STACK_TAMPER_EVENTS[name]
+        if name in STACK_SET_TAMPER_EVENTS and _starts_with(
+            parameters.get("stackSetName"), SPOKE_STACK_SET_PREFIX
+        ):
+            return STACK_SET_TAMPER_EVENTS[name]
         return None
     if source == ORGANIZATIONS_SOURCE:
         return ORGANIZATION_TAMPER_EVENTS.get(name)
@@ -260,7 +294,7 @@ def _starts_with(value: object, prefix: str) -> bool:
 
 def _is_spoke_stack(value: object) -> bool:
     return isinstance(value, str) and (
-        value.startswith(SPOKE_STACK_PREFIX) or _STACK_ARN.match(value) is not None
+        value.startswith(_SPOKE_STACK_PREFIXES) or _STACK_ARN.match(value) is not None
     )
 
 
@@ -274,7 +308,8 @@ _CANDIDATE_EVENT_NAMES: Final = frozenset(
     | RULE_TAMPER_EVENTS.keys()
     | TARGET_TAMPER_EVENTS.keys()
     | ROLE_TAMPER_EVENTS
-    | STACK_TAMPER_EVENTS
+    | STACK_TAMPER_EVENTS.keys()
+    | STACK_SET_TAMPER_EVENTS.keys()
     | ORGANIZATION_TAMPER_EVENTS.keys()
 )
 

@@ -15,6 +15,10 @@ TAMPER_GUARD_RULE = "rootwatch-tamper-guard"
 HEARTBEAT_RULE = "rootwatch-heartbeat"
 DELIVERY_ROLE_PREFIX = "rootwatch-delivery-"
 SPOKE_STACK_PREFIX = "rootwatch-spoke"
+# A spoke StackSet is named like a spoke stack (the deploy command refuses other names), and
+# CloudFormation names each stack it creates `StackSet-<stack set name>-<id>`.
+SPOKE_STACK_SET_PREFIX = SPOKE_STACK_PREFIX
+STACK_SET_SPOKE_STACK_PREFIX = f"StackSet-{SPOKE_STACK_SET_PREFIX}"
 PROTECTION_POLICY_PREFIX = "rootwatch-protection-"
 # Heartbeats are the scheduled events of the spoke's heartbeat rule: EventBridge stamps
 # them `aws.events` / `Scheduled Event`, which PutEvents cannot forge.
