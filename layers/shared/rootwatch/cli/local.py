@@ -25,10 +25,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "local",
         help="run the hub on this machine (moto) on sample or given events",
         description=(
-            "Provision the hub from template.yaml on moto's server on 127.0.0.1, put the "
-            "events on the hub bus as EventBridge would deliver them, run the real "
-            "functions until every queue is empty, and show the alerts as they read in "
-            "Slack, the email sent and the audit log. No AWS account and no Docker needed."
+            "Provision the hub from template.yaml on moto's server on 127.0.0.1, and a spoke "
+            "from spoke/template.yaml in each account and region the events come from; put "
+            "each event on its spoke's default bus, so that the spoke's rules forward it to "
+            "the hub bus; run the real functions until every queue is empty, with the "
+            "spokes' heartbeats and the watchdog; and show the alerts as they read in Slack, "
+            "the email sent, the audit log and the spokes. No AWS account and no Docker needed."
         ),
     )
     parser.add_argument(
@@ -53,6 +55,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "commands and boto3 (--endpoint-url), until Ctrl-C",
     )
     parser.add_argument(
+        "--silence",
+        action="append",
+        default=[],
+        metavar="ACCOUNT[:REGION]",
+        help="stop the heartbeats of this account's spoke (in one region, or all of its "
+        "regions) as if for a few intervals, so the watchdog reports it; repeatable",
+    )
+    parser.add_argument(
         "--template",
         metavar="PATH",
         type=Path,
@@ -66,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
     from rootwatch.local.hub import default_template  # noqa: PLC0415
     from rootwatch.local.provision import ProvisioningError  # noqa: PLC0415
     from rootwatch.local.runner import run_local, use_styles  # noqa: PLC0415
+    from rootwatch.local.spokes import SilenceRequest, UnknownSpokeError  # noqa: PLC0415
     from rootwatch.local.template import TemplateError  # noqa: PLC0415
 
     paths: list[Path] = args.events or [default_events()]
@@ -76,6 +87,10 @@ def run(args: argparse.Namespace) -> int:
     if not template.is_file():
         raise UsageError(f"no hub template at {template}: pass --template")
     try:
+        silence = [SilenceRequest.parse(text) for text in args.silence]
+    except ValueError as error:
+        raise UsageError(f"--silence {error}") from None
+    try:
         result = run_local(
             paths,
             template=template,
@@ -84,7 +99,10 @@ def run(args: argparse.Namespace) -> int:
             styled=use_styles(sys.stdout),
             serve=args.serve,
             error_stream=sys.stderr,
+            silence=silence,
         )
+    except UnknownSpokeError as error:
+        raise UsageError(str(error)) from None
     except (TemplateError, ProvisioningError) as error:
         print(f"{_PROGRAM}: cannot provision the hub from {template}: {error}", file=sys.stderr)
         return 1

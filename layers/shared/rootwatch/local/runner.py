@@ -1,11 +1,14 @@
 """The whole `rootwatch local` run: input events through the hub, then what came out.
 
-`run_local` reads the inputs, starts a `LocalHub` that admits their accounts, puts every
-event on the hub bus, drives the functions until the queues are empty, fires the
-schedules once (as if their period had passed) and drains again. It returns a
+`run_local` reads the inputs, starts a `LocalHub` that admits their accounts and, with
+spoke/template.yaml beside the hub template, a spoke per account and region of the input
+(`rootwatch.local.spokes`). It puts every event on its spoke's default bus (without spoke
+template, on the hub bus), drives the functions until the queues are empty, plays the
+spokes' heartbeats of the last few intervals (a silenced spoke sends only the oldest),
+fires the hub's schedules once (the watchdog) and drains again. It returns a
 `LocalRunResult` and, unless told otherwise, prints the alerts as they read in Slack, the
-email sent, the audit log as a table, and anything that went wrong (dead letters, alarms,
-function errors). `write_outputs` writes the same as JSON lines files.
+email sent, the audit log and the spokes as tables, and anything that went wrong (dead
+letters, alarms, function errors). `write_outputs` writes the same as JSON lines files.
 """
 
 from __future__ import annotations
@@ -15,16 +18,19 @@ import re
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any, Final, TextIO
 
+from rootwatch.adapters.spokes import DynamoSpokes
 from rootwatch.cli.output import Column, table_lines, write_jsonl
+from rootwatch.keys import iso
 from rootwatch.local.driver import Invocation, SetAside, write_function_logs
 from rootwatch.local.hub import (
+    DEFAULT_REGION,
     AlarmState,
     DeadLetterMessage,
     Email,
@@ -36,6 +42,14 @@ from rootwatch.local.hub import (
 )
 from rootwatch.local.inputs import InputEvent, read_inputs
 from rootwatch.local.slack_text import render_payload
+from rootwatch.local.spokes import (
+    SilenceRequest,
+    SpokeFleet,
+    SpokeId,
+    UnknownSpokeError,
+    silenced_spokes,
+    spokes_of,
+)
 from rootwatch.reader import RecordError
 
 AUDIT_KEYS: Final = (
@@ -59,6 +73,14 @@ AUDIT_COLUMNS: Final = (
     Column("rules", "RULES", max_width=40),
 )
 AUDIT_SHRINK: Final = (("rules", 12), ("event_name", 18), ("region", 9), ("rules", 6))
+SPOKE_KEYS: Final = ("account_id", "region", "last_heartbeat", "status", "silent_alerted_at")
+SPOKE_COLUMNS: Final = (
+    Column("account_id", "ACCOUNT"),
+    Column("region", "REGION"),
+    Column("last_heartbeat", "LAST HEARTBEAT (UTC)"),
+    Column("status", "STATUS"),
+    Column("silent_alerted_at", "ALERTED (UTC)"),
+)
 SERVE_POLL_SECONDS: Final = 1.0
 _ACCOUNT_ID: Final = re.compile(r"^\d{12}$")
 
@@ -79,6 +101,9 @@ class LocalRunResult:
     function_errors: list[Invocation]
     set_aside: list[SetAside]
     allowed_account_ids: list[str] = field(default_factory=list)
+    # The spokes the input went through (none without a spoke template), and those silenced.
+    spokes: list[dict[str, Any]] = field(default_factory=list)
+    silenced: list[str] = field(default_factory=list)
 
     @property
     def alarms_firing(self) -> list[AlarmState]:
@@ -125,6 +150,41 @@ def run_events(hub: LocalHub, events: Sequence[InputEvent]) -> tuple[PutReport, 
     return put, handled
 
 
+def run_through_spokes(
+    hub: LocalHub,
+    fleet: SpokeFleet,
+    events: Sequence[InputEvent],
+    *,
+    silenced: Collection[SpokeId] = (),
+    now: datetime | None = None,
+) -> tuple[PutReport, int]:
+    """Put the events on their spokes' buses, drain, play the spokes' heartbeats up to now
+    (the silenced ones send only the oldest), drain, fire the hub's schedules, drain."""
+    put = fleet.put_events(events)
+    handled = hub.drain()
+    fleet.play_heartbeats(now or datetime.now(UTC), silenced=silenced)
+    handled += hub.drain()
+    hub.fire_schedules()
+    handled += hub.drain()
+    return put, handled
+
+
+def spoke_rows(hub: LocalHub, fleet: SpokeFleet, now: datetime) -> list[dict[str, Any]]:
+    """The spokes the hub knows, read as `rootwatch spokes` reads them, worst first."""
+    policy = fleet.policy
+    spokes = DynamoSpokes(hub.endpoint.dynamodb(), hub.table_name).every()
+    return [
+        {
+            "account_id": spoke.account_id,
+            "region": spoke.region,
+            "last_heartbeat": iso(spoke.last_heartbeat) if spoke.last_heartbeat else None,
+            "status": policy.status(spoke, now),
+            "silent_alerted_at": iso(spoke.silent_alerted_at) if spoke.silent_alerted_at else None,
+        }
+        for spoke in spokes
+    ]
+
+
 def run_local(
     paths: Sequence[str | Path],
     *,
@@ -135,18 +195,34 @@ def run_local(
     serve: bool = False,
     error_stream: TextIO | None = None,
     on_ready: Callable[[LocalHub], None] | None = None,
+    silence: Sequence[SilenceRequest] = (),
 ) -> LocalRunResult:
-    """The `rootwatch local` run; prints to `stream` (and input errors to `error_stream`)."""
+    """The `rootwatch local` run; prints to `stream` (and input errors to `error_stream`).
+
+    Raises `UnknownSpokeError` when `silence` names a spoke the input does not come from.
+    """
     errors: list[RecordError] = []
     events = list(read_inputs(paths, on_error=errors.append))
     if error_stream is not None:
         for error in errors:
             error_stream.write(f"rootwatch local: skipped input: {error}\n")
     accounts = allowed_accounts(events)
+    silenced = silenced_spokes(spokes_of(events, DEFAULT_REGION), silence)
     with LocalHub(template=template, allowed_account_ids=accounts) as hub:
-        put, handled = run_events(hub, events)
+        fleet = SpokeFleet.for_hub(hub)
+        if fleet is None:
+            if silenced:
+                raise UnknownSpokeError(
+                    f"--silence needs spoke/template.yaml beside {hub.template_path}"
+                )
+            put, handled = run_events(hub, events)
+        else:
+            put, handled = run_through_spokes(hub, fleet, events, silenced=silenced)
         result = collect(hub, put, errors, handled)
         result.allowed_account_ids = accounts
+        if fleet is not None:
+            result.spokes = spoke_rows(hub, fleet, datetime.now(UTC))
+            result.silenced = [f"{account}:{region}" for account, region in sorted(silenced)]
         if out is not None:
             write_outputs(result, out)
             write_function_logs(hub.driver.runtimes, out / "logs")
@@ -157,7 +233,14 @@ def run_local(
                 print_connection(hub, stream)
             if on_ready is not None:
                 on_ready(hub)
-            serve_forever(hub, stream, styled=styled, printed_posts=len(result.slack))
+            serve_forever(
+                hub,
+                stream,
+                styled=styled,
+                printed_posts=len(result.slack),
+                fleet=fleet,
+                silenced=silenced,
+            )
     return result
 
 
@@ -189,6 +272,8 @@ def write_outputs(result: LocalRunResult, directory: Path) -> None:
             for letter in result.dead_letters
         ),
     }
+    if result.spokes:
+        files["spokes.jsonl"] = result.spokes
     for name, rows in files.items():
         with (directory / name).open("w", encoding="utf-8") as stream:
             write_jsonl(rows, stream)
@@ -207,9 +292,16 @@ def print_result(result: LocalRunResult, hub: LocalHub, stream: TextIO, *, style
         stream.write(text + "\n")
 
     refused_events = f", {len(result.put.failed)} refused" if result.put.failed else ""
+    where = f"the hub bus {hub.bus_name}"
+    if result.spokes:
+        accounts = len({spoke["account_id"] for spoke in result.spokes})
+        where = (
+            f"the default buses of {len(result.spokes)} spokes in {accounts} accounts, "
+            f"whose rules forward to {where}"
+        )
     line(
         f"rootwatch local · {hub.template_path.name} on {hub.endpoint.url} ({hub.region}) · "
-        f"{result.put.put} events put on the hub bus {hub.bus_name}{refused_events}"
+        f"{result.put.put} events put on {where}{refused_events}"
     )
     for event, reason in result.put.failed:
         line(f"refused by PutEvents: {event.origin}: {reason}")
@@ -240,7 +332,20 @@ def print_result(result: LocalRunResult, hub: LocalHub, stream: TextIO, *, style
     )
     for text in table_lines(result.audit, AUDIT_COLUMNS, shrink=AUDIT_SHRINK, width=100):
         line(text)
+    if result.spokes:
+        print_spokes(result, stream, styled=styled)
     print_problems(result, stream, styled=styled)
+
+
+def print_spokes(result: LocalRunResult, stream: TextIO, *, styled: bool) -> None:
+    silent = sum(1 for spoke in result.spokes if spoke["status"] != "ok")
+    silenced = f" · silenced: {', '.join(result.silenced)}" if result.silenced else ""
+    stream.write("\n")
+    stream.write(
+        _heading(f"Spokes · {len(result.spokes)} · {silent} silent{silenced}", styled) + "\n"
+    )
+    for text in table_lines(result.spokes, SPOKE_COLUMNS, width=100):
+        stream.write(text + "\n")
 
 
 def print_problems(result: LocalRunResult, stream: TextIO, *, styled: bool) -> None:
@@ -291,8 +396,11 @@ def serve_forever(
     styled: bool,
     printed_posts: int = 0,
     stop: threading.Event | None = None,
+    fleet: SpokeFleet | None = None,
+    silenced: Collection[SpokeId] = (),
 ) -> None:
-    """Keep the hub working until stopped: drain, fire due schedules, show new alerts.
+    """Keep the hub working until stopped: drain, fire due schedules (the spokes' heartbeats
+    too, except the silenced spokes'), show new alerts.
 
     Without `stop`, the first SIGINT or SIGTERM ends the loop after the current drain
     (a second Ctrl-C interrupts at once).
@@ -302,9 +410,14 @@ def serve_forever(
     schedules = {schedule.name: schedule for schedule in hub.stack.schedules if schedule.enabled}
     intervals = {name: _rate_seconds(schedule.expression) for name, schedule in schedules.items()}
     last_fired = dict.fromkeys(schedules, time.monotonic())
+    heartbeat_seconds = fleet.policy.interval.total_seconds() if fleet else None
+    last_heartbeats = time.monotonic()
     while True:
         hub.drain()
         now = time.monotonic()
+        if fleet and heartbeat_seconds and now - last_heartbeats >= heartbeat_seconds:
+            fleet.beat(datetime.now(UTC), skip=silenced)
+            last_heartbeats = now
         for name, interval in intervals.items():
             if interval is not None and now - last_fired[name] >= interval:
                 hub.driver.fire(schedules[name], at=datetime.now(UTC))
