@@ -116,7 +116,7 @@ def test_dry_run_lists_each_message_and_why_and_changes_nothing(cli: Any, hub: M
         "ingest:EventBridge could not deliver it: SQSError: KMS key disabled",
     }
     assert {row["action"] for row in rows} == {"would move"}
-    assert "3 message(s) would move; nothing changed" in result.err
+    assert "3 messages would move; nothing changed" in result.err
     assert {queue: contents(hub, queue) for queue in QUEUES} == before
     # Nothing is left invisible either: the DLQs answer at once with everything.
     table = cli("redrive", "--dry-run", "--queue", "notify")
@@ -127,7 +127,7 @@ def test_dry_run_lists_each_message_and_why_and_changes_nothing(cli: Any, hub: M
 def test_redrive_one_queue_moves_its_messages_without_their_failure(cli: Any, hub: MotoHub) -> None:
     result = cli("redrive", "--queue", "notify")
     assert result.status == 0, result.err
-    assert "moved 1 message(s)" in result.err
+    assert "moved 1 message" in result.err
     assert contents(hub, "NotifyDeadLetterQueueUrl") == []
     assert contents(hub, "NotifyQueueUrl") == [(json.dumps(ALERT), {"alert_id": ALERT["alert_id"]})]
     assert len(contents(hub, "IngestDeadLetterQueueUrl")) == 2

@@ -19,6 +19,7 @@ from rootwatch.cli.main import build_parser
 from rootwatch.local.hub import LocalHub
 from rootwatch.local.outputs import register_local_stack
 from rootwatch.local.server import MotoServer
+from rootwatch.spokes import SilencePolicy, SpokeState
 
 from tests.support.cli_hub import CliResult, put_items, run_cli
 
@@ -115,7 +116,7 @@ def test_a_healthy_hub_passes_every_check(
     }
     assert "rootwatch/slack/security-alerts" in checks["test alert"]["detail"]
     assert "email:security@example.com" in checks["test alert"]["detail"]
-    assert checks["spokes"]["detail"].startswith("2 spokes in 1 accounts")
+    assert checks["spokes"]["detail"].startswith("2 spokes in 1 account ")
     assert checks["bus policy"]["detail"] == f"admits only {SPOKE_ACCOUNT}"
     posts = [post for post in hub.slack_posts() if post.accepted]
     assert len(posts) == 1
@@ -344,23 +345,25 @@ def test_table_judgement() -> None:
     ]
 
 
-def test_spoke_judgement_skips_spokes_not_expected() -> None:
+def test_spoke_judgement_follows_the_watchdog() -> None:
     now = datetime(2026, 11, 28, 12, tzinfo=UTC)
-    report = verify.spoke_report(
-        [
-            {"account_id": "1", "region": "r1", "last_heartbeat": "2026-11-28T11:30:00Z"},
-            {"account_id": "1", "region": "r2", "last_heartbeat": "2026-11-28T10:00:00Z"},
-            {"account_id": "2", "region": "r1", "expected": False},
-            {"account_id": "2", "region": "r2"},
-            {"region": "r3"},
-        ],
-        now=now,
-        silent_after=timedelta(minutes=45),
+    policy = SilencePolicy(interval=timedelta(minutes=15), intervals_allowed=3)
+    heard = SpokeState("1", "r1", now - timedelta(minutes=30))
+    silent = SpokeState("1", "r2", now - timedelta(hours=2))
+    never = SpokeState("2", "r1", None, expected=True, registered_at=now - timedelta(hours=1))
+    awaited = SpokeState("2", "r2", None, expected=True, registered_at=now - timedelta(minutes=5))
+    report = verify.spoke_report([heard, silent, never, awaited], now=now, policy=policy)
+    assert report.reporting == (heard,)
+    assert report.overdue == (silent, never)
+    assert report.awaited == (awaited,)
+    check = verify.spokes_check(report, policy)
+    assert not check.ok
+    assert check.detail == (
+        "2 of 4 spokes silent for over 45 min: 1 r2 (last 2026-11-28 10:00:00 UTC); "
+        "2 r1 (never); 1 registered, awaiting a first heartbeat"
     )
-    assert [spoke.region for spoke in report.reporting] == ["r1"]
-    assert [spoke.region for spoke in report.silent] == ["r2"]
-    assert [(spoke.account_id, spoke.region) for spoke in report.never] == [("2", "r2")]
-    assert (report.not_expected, report.unreadable) == (1, 1)
+    fine = verify.spokes_check(verify.spoke_report([heard], now=now, policy=policy), policy)
+    assert fine.ok and fine.detail == "1 spoke in 1 account reported within 45 min"
 
 
 def test_delivery_judgement() -> None:

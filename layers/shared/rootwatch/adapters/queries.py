@@ -294,7 +294,7 @@ class AuditReader:
         )
         return items[:limit], len(items) > limit
 
-    # account entries, planned windows, spokes, deliveries -----------------------------
+    # account entries, planned windows, deliveries -----------------------------
 
     def accounts(self) -> list[dict[str, Any]]:
         """Every account entry, by account id."""
@@ -351,21 +351,6 @@ class AuditReader:
             )
         )
         return found[0] if found else None
-
-    def spokes(self) -> list[dict[str, Any]]:
-        """Every spoke, never-reported first, then stalest first."""
-        partition = _Partition("gsi2", "SPOKES")
-        return list(
-            self._stream(
-                partition,
-                expression=_Expression.empty(),
-                attributes=None,
-                lower=None,
-                upper=None,
-                page_limit=None,
-                newest_first=False,
-            )
-        )
 
     def deliveries(self, alert_id: str) -> list[dict[str, Any]]:
         """An alert's delivery records, one per destination (strongly consistent)."""

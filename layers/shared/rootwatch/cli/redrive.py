@@ -33,6 +33,7 @@ from rootwatch.cli.target import (
     option,
     print_rows,
 )
+from rootwatch.render.text import plural
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -287,12 +288,12 @@ def _summarise(rows: Sequence[DeadLetterRow], *, dry_run: bool, hub: Hub) -> Non
     if not rows:
         return
     if dry_run:
-        print(f"{len(rows)} message(s) would move; nothing changed", file=sys.stderr)
+        print(f"{plural(len(rows), 'message')} would move; nothing changed", file=sys.stderr)
         return
     moved = sum(1 for row in rows if row.action == "moved")
-    print(f"moved {moved} message(s)", file=sys.stderr)
+    print(f"moved {plural(moved, 'message')}", file=sys.stderr)
     if moved < len(rows):
         fail(
-            f"{len(rows) - moved} message(s) could not move and stay in the DLQ "
+            f"{plural(len(rows) - moved, 'message')} could not move and stay in the DLQ "
             f"({hub.describe()}): run rootwatch redrive again"
         )

@@ -37,7 +37,9 @@ from rootwatch.cli.target import (
     option,
     print_rows,
 )
-from rootwatch.cli.timeparse import describe_moment, parse_iso
+from rootwatch.cli.timeparse import describe_moment
+from rootwatch.render.text import plural
+from rootwatch.spokes import SilencePolicy, SpokeState
 
 if TYPE_CHECKING:
     from rootwatch.adapters.queries import AuditReader
@@ -94,19 +96,10 @@ class DeliveryWait:
 
 
 @dataclass(frozen=True, slots=True)
-class SpokeState:
-    account_id: str
-    region: str
-    last_heartbeat: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
 class SpokeReport:
     reporting: tuple[SpokeState, ...] = ()
-    silent: tuple[SpokeState, ...] = ()
-    never: tuple[SpokeState, ...] = ()
-    not_expected: int = 0
-    unreadable: int = 0
+    overdue: tuple[SpokeState, ...] = ()
+    awaited: tuple[SpokeState, ...] = ()
     accounts: frozenset[str] = field(default_factory=frozenset)
 
 
@@ -158,6 +151,7 @@ def _verify(
     args: argparse.Namespace, *, pause: Callable[[float], None], clock: Callable[[], float]
 ) -> int:
     from rootwatch.adapters.queries import AuditReader  # noqa: PLC0415 (boto3)
+    from rootwatch.adapters.spokes import DynamoSpokes  # noqa: PLC0415 (boto3)
     from rootwatch.cli.hub import connect  # noqa: PLC0415 (boto3)
     from rootwatch.cli.main import UsageError  # noqa: PLC0415
 
@@ -178,13 +172,17 @@ def _verify(
     if reader is not None and args.test_alert and hub.outputs.get(NOTIFY_QUEUE_OUTPUT):
         wait = DeliveryWait(seconds=args.wait, pause=pause, clock=clock)
         checks.append(_test_alert_check(hub, reader, test_account, wait, now))
-    if reader is not None:
-        silent_after = timedelta(
-            minutes=hub.number_parameter("HeartbeatIntervalMinutes", DEFAULT_HEARTBEAT_MINUTES)
-            * hub.number_parameter("SilentAfterIntervals", DEFAULT_SILENT_AFTER_INTERVALS)
+    if table_name:
+        silence = SilencePolicy(
+            interval=timedelta(
+                minutes=hub.number_parameter("HeartbeatIntervalMinutes", DEFAULT_HEARTBEAT_MINUTES)
+            ),
+            intervals_allowed=hub.number_parameter(
+                "SilentAfterIntervals", DEFAULT_SILENT_AFTER_INTERVALS
+            ),
         )
-        report = spoke_report(reader.spokes(), now=now, silent_after=silent_after)
-        checks.append(spokes_check(report, silent_after))
+        spokes = DynamoSpokes(hub.dynamodb(), table_name).every()
+        checks.append(spokes_check(spoke_report(spokes, now=now, policy=silence), silence))
     _print_checks(checks, option(args, "output"), hub.describe())
     return 0 if all(check.ok for check in checks) else 1
 
@@ -287,48 +285,34 @@ def bus_policy_check(policy_text: str | None) -> Check:
 
 
 def spoke_report(
-    items: Iterable[Mapping[str, Any]], *, now: datetime, silent_after: timedelta
+    spokes: Iterable[SpokeState], *, now: datetime, policy: SilencePolicy
 ) -> SpokeReport:
+    """Spokes heard from lately, overdue ones (as the watchdog judges them), and expected
+    ones still within their first interval."""
     reporting: list[SpokeState] = []
-    silent: list[SpokeState] = []
-    never: list[SpokeState] = []
-    not_expected = unreadable = 0
-    accounts: set[str] = set()
-    for item in items:
-        if item.get("expected") is False:
-            not_expected += 1
-            continue
-        account, region = item.get("account_id"), item.get("region")
-        if not isinstance(account, str) or not isinstance(region, str):
-            unreadable += 1
-            continue
-        accounts.add(account)
-        heartbeat = item.get("last_heartbeat")
-        try:
-            last = parse_iso(heartbeat) if isinstance(heartbeat, str) and heartbeat else None
-        except ValueError:
-            last = None
-        state = SpokeState(account, region, last)
-        if last is None:
-            never.append(state)
-        elif now - last > silent_after:
-            silent.append(state)
+    overdue: list[SpokeState] = []
+    awaited: list[SpokeState] = []
+    for spoke in spokes:
+        if policy.is_overdue(spoke, now):
+            overdue.append(spoke)
+        elif policy.status(spoke, now) == "ok":
+            reporting.append(spoke)
         else:
-            reporting.append(state)
+            awaited.append(spoke)
     return SpokeReport(
         reporting=tuple(reporting),
-        silent=tuple(silent),
-        never=tuple(never),
-        not_expected=not_expected,
-        unreadable=unreadable,
-        accounts=frozenset(accounts),
+        overdue=tuple(overdue),
+        awaited=tuple(awaited),
+        accounts=frozenset(spoke.account_id for spoke in (*reporting, *overdue, *awaited)),
     )
 
 
-def spokes_check(report: SpokeReport, silent_after: timedelta) -> Check:
-    minutes = int(silent_after.total_seconds() // 60)
-    quiet = [*report.never, *report.silent]
-    if not report.reporting and not quiet:
+def spokes_check(report: SpokeReport, policy: SilencePolicy) -> Check:
+    minutes = int(policy.silent_after.total_seconds() // 60)
+    awaited = (
+        f"; {len(report.awaited)} registered, awaiting a first heartbeat" if report.awaited else ""
+    )
+    if not report.reporting and not report.overdue and not report.awaited:
         return Check(
             "spokes",
             False,
@@ -336,28 +320,30 @@ def spokes_check(report: SpokeReport, silent_after: timedelta) -> Check:
             "deploy spokes in every account and region (rootwatch deploy spokes --regions all, "
             "or rootwatch deploy stackset)",
         )
-    if quiet:
+    if report.overdue:
         named = [
             f"{spoke.account_id} {spoke.region} ("
             + (f"last {describe_moment(spoke.last_heartbeat)}" if spoke.last_heartbeat else "never")
             + ")"
-            for spoke in quiet[:LISTED_SPOKES]
+            for spoke in report.overdue[:LISTED_SPOKES]
         ]
-        if len(quiet) > LISTED_SPOKES:
-            named.append(f"and {len(quiet) - LISTED_SPOKES} more (rootwatch spokes)")
-        total = len(quiet) + len(report.reporting)
+        if len(report.overdue) > LISTED_SPOKES:
+            named.append(f"and {len(report.overdue) - LISTED_SPOKES} more (rootwatch spokes)")
+        total = len(report.overdue) + len(report.reporting) + len(report.awaited)
         return Check(
             "spokes",
             False,
-            f"{len(quiet)} of {total} spokes silent for over {minutes} min: {'; '.join(named)}",
+            f"{len(report.overdue)} of {total} spokes silent for over {minutes} min: "
+            f"{'; '.join(named)}{awaited}",
             "check the spoke stack in each of those accounts and regions: its rules enabled, "
             "its delivery role intact (rootwatch deploy spokes redeploys it)",
         )
     return Check(
         "spokes",
         True,
-        f"{len(report.reporting)} spokes in {len(report.accounts)} accounts reported within "
-        f"{minutes} min",
+        f"{plural(len(report.reporting), 'spoke')} in {plural(len(report.accounts), 'account')} "
+        "reported within "
+        f"{minutes} min{awaited}",
     )
 
 
@@ -460,7 +446,7 @@ def _dead_letter_checks(hub: Hub) -> list[Check]:
                 Check(
                     label,
                     False,
-                    f"holds {waiting} message{'s' if waiting != 1 else ''}: "
+                    f"holds {plural(waiting, 'message')}: "
                     + ("events not processed" if queue == "ingest" else "alerts not delivered"),
                     f"see why with rootwatch redrive --queue {queue} --dry-run; after the fix, "
                     f"rootwatch redrive --queue {queue}",
