@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from rootwatch.local.moto_speedups import copy_each_table_once_per_transaction
+from rootwatch.local.transactions import back_up_only_the_items_a_transaction_names
 
 _DUMMY_AWS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -20,7 +20,7 @@ _DUMMY_AWS = {
     "POWERTOOLS_DEV": "false",
 }
 os.environ.update(_DUMMY_AWS)
-copy_each_table_once_per_transaction()
+back_up_only_the_items_a_transaction_names()
 
 for _variable in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
     os.environ.pop(_variable, None)
