@@ -1,7 +1,8 @@
 """Names of the resources a spoke deploys, shared by the templates and tamper detection.
 
-The spoke template names its rules, delivery role and stack with these, so tamper rules
-can narrow EventBridge, IAM and CloudFormation events to rootwatch's own resources.
+The spoke template names its rules and delivery role with these, and the deploy command its
+stack or stack set, so tamper rules can narrow EventBridge, IAM and CloudFormation events to
+rootwatch's own resources.
 """
 
 from __future__ import annotations
