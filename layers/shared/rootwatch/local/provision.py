@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from rootwatch.local.outputs import register_local_stack
 from rootwatch.local.server import Endpoint
 from rootwatch.local.template import (
     NO_VALUE,
@@ -218,27 +219,15 @@ def _record_stack(stack: ProvisionedStack) -> None:
     Tools that find a deployed stack through DescribeStacks (the `rootwatch` commands with
     `--endpoint-url`) find the local one the same way.
     """
-    parameters = {
-        name: ",".join(value) if isinstance(value, list) else str(value)
-        for name, value in stack.evaluation.parameters.items()
-    }
-    body = {
-        "Description": str(stack.template.body.get("Description") or ""),
-        "Parameters": {name: {"Type": "String"} for name in parameters},
-        # A template needs a resource; moto's CloudFormation would create the real ones a
-        # second time, so the record's only resource is one no condition lets exist.
-        "Conditions": {"Never": {"Fn::Equals": ["local", "record"]}},
-        "Resources": {
-            "Record": {"Type": "AWS::CloudFormation::WaitConditionHandle", "Condition": "Never"}
+    register_local_stack(
+        stack.endpoint.session,
+        stack.stack_name,
+        {name: _text(value) for name, value in stack.outputs.items()},
+        endpoint_url=stack.endpoint.url,
+        parameters={
+            name: ",".join(value) if isinstance(value, list) else str(value)
+            for name, value in stack.evaluation.parameters.items()
         },
-        "Outputs": {name: {"Value": _text(value)} for name, value in stack.outputs.items()},
-    }
-    stack.endpoint.client("cloudformation").create_stack(
-        StackName=stack.stack_name,
-        TemplateBody=json.dumps(body),
-        Parameters=[
-            {"ParameterKey": name, "ParameterValue": value} for name, value in parameters.items()
-        ],
     )
 
 
