@@ -39,14 +39,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def command_parser(
+    parser: argparse.ArgumentParser, words: Sequence[str]
+) -> argparse.ArgumentParser:
+    """The innermost (sub)command parser the words select, so errors show its own usage."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for position, word in enumerate(words):
+                chosen = action.choices.get(word)
+                if chosen is not None:
+                    return command_parser(chosen, words[position + 1 :])
+    return parser
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    args, unrecognized = parser.parse_known_args(words)
+    selected = command_parser(parser, words)
+    if unrecognized:
+        selected.error(f"unrecognized arguments: {' '.join(unrecognized)}")
     try:
         status: int = args.handler(args)
     except UsageError as error:
-        parser.print_usage(sys.stderr)
-        print(f"rootwatch: error: {error}", file=sys.stderr)
+        selected.print_usage(sys.stderr)
+        print(f"{selected.prog}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
