@@ -123,7 +123,11 @@ def test_sam_build_builds_every_function_and_the_layer(hub: Template, hub_build:
     layer = hub_build.directory / "SharedLayer" / "python"
     assert (layer / "rootwatch" / "keys.py").is_file()
     assert (layer / "aws_lambda_powertools").is_dir()
-    assert not (layer / "boto3").exists(), "the Lambda runtime provides boto3"
+    assert (layer / "aws_xray_sdk").is_dir(), "Tracer imports aws-xray-sdk at import time"
+    # aws-xray-sdk brings botocore; the layer must carry the boto3 that matches it, or the
+    # runtime's boto3 would run on the layer's botocore.
+    shipped = {path.name.split("-")[0] for path in layer.glob("*.dist-info")}
+    assert {"boto3", "botocore"} <= shipped
 
 
 # ---------------------------------------------------------------- parameters and rules
