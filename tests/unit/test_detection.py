@@ -17,7 +17,7 @@ ACCOUNT = "111122223333"
 OTHER_ACCOUNT = "444455556666"
 WHEN = datetime(2026, 11, 28, 14, 2, 11, tzinfo=UTC)
 
-ROOT = {
+ROOT: dict[str, Any] = {
     "type": "Root",
     "principalId": ACCOUNT,
     "arn": f"arn:aws:iam::{ACCOUNT}:root",
@@ -610,7 +610,7 @@ def test_a_record_that_does_not_say_read_only_counts_as_a_write() -> None:
 
 
 def test_root_federation_token_sessions_are_root_activity() -> None:
-    federated = {
+    federated: dict[str, Any] = {
         "type": "FederatedUser",
         "principalId": f"{ACCOUNT}:partner",
         "arn": f"arn:aws:sts::{ACCOUNT}:federated-user/partner",

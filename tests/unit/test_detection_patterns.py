@@ -13,6 +13,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from moto.events.models import EventPattern
+from moto.events.utils import EventMessageType
 from rootwatch.detection import (
     classify,
     is_root_activity,
@@ -204,7 +205,7 @@ def records(draw: st.DrawFn) -> dict[str, Any]:
     return record
 
 
-def as_event(record: dict[str, Any]) -> dict[str, Any]:
+def as_event(record: dict[str, Any]) -> EventMessageType:
     return {
         "version": "0",
         "id": "7e9a2b1c",
