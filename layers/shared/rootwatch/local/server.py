@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import email
 import email.policy
+import functools
 import io
 import json
 import logging
@@ -21,9 +22,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache, cached_property
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Final, Self
 
 import boto3
+import jsonpath_ng.ext as jsonpath_ext
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
@@ -220,6 +222,22 @@ class _ThreadedMotoServerWithOutbox(ThreadedMotoServer):
         self._server.serve_forever()
 
 
+# What moto calls, importing it from jsonpath_ng.ext when it delivers an event.
+_JSONPATH_PARSE: Final = "parse"
+
+
+def _parse_each_json_path_once() -> None:
+    """Remember parsed JSONPath expressions.
+
+    moto rebuilds every event it delivers to a rule's target from eight JSONPath
+    expressions, and jsonpath_ng builds a new parser for each parse: most of the time of a
+    local PutEvents. The expressions never change and a parsed path is used only to read.
+    """
+    parse = getattr(jsonpath_ext, _JSONPATH_PARSE)
+    if not hasattr(parse, "cache_info"):
+        setattr(jsonpath_ext, _JSONPATH_PARSE, functools.lru_cache(maxsize=256)(parse))
+
+
 class MotoServer:
     """moto's threaded server on 127.0.0.1, on a free port unless one is given."""
 
@@ -247,6 +265,7 @@ class MotoServer:
         if self._server is not None:
             return
         back_up_only_the_items_a_transaction_names()
+        _parse_each_json_path_once()
         # Werkzeug logs every request on stderr; only its errors matter here.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         server = _ThreadedMotoServerWithOutbox(
