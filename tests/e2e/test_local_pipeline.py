@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rootwatch.local.hub import LocalHub
+from rootwatch.local.inputs import from_value
 from rootwatch.local.runner import LocalRunResult, collect, run_events, write_outputs
 from rootwatch.local.slack_receiver import ScriptedResponse
 from rootwatch.local.slack_text import render_payload
@@ -26,16 +28,11 @@ pytestmark = pytest.mark.e2e
 START = datetime(2026, 11, 28, 14, 0, tzinfo=UTC)
 
 
-def _run(hub: Any, events: list[dict[str, Any]]) -> LocalRunResult:
-    put, handled = run_events(hub, [*map(_input, events)])
+def _run(hub: LocalHub, events: list[dict[str, Any]]) -> LocalRunResult:
+    """Events on the hub bus as they arrive, through the runner, and what came out."""
+    put, handled = run_events(hub, [from_value(event) for event in events])
     assert not put.failed
     return collect(hub, put, [], handled)
-
-
-def _input(event: dict[str, Any]) -> Any:
-    from rootwatch.local.inputs import from_value
-
-    return from_value(event)
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:

@@ -17,7 +17,9 @@ so production code runs unchanged. The driver:
   publishes to the local CloudWatch with Lambda's own `Invocations` and `Errors`.
 
 Functions run one at a time in this process; `os.environ` holds the running function's
-environment for the duration of its import and of each invocation.
+environment for the duration of its import and of each invocation. What Lambda would add
+and the driver does not: function timeouts and memory limits are not enforced, and a
+failed message is retried at once rather than after its visibility timeout.
 """
 
 from __future__ import annotations
