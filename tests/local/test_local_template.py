@@ -274,3 +274,20 @@ def test_references_name_every_resource_a_value_depends_on() -> None:
     assert set(references(properties)) == {"Table", "Layer", "Queue"}
     sub = {"Fn::Sub": ["${A}-${B.Arn}-${!C}-${Local}", {"Local": {"Ref": "D"}}]}
     assert set(references(sub)) == {"A", "B", "D"}
+
+
+def test_conditions_that_depend_on_themselves_are_reported() -> None:
+    template = parse_template(
+        """
+Conditions:
+  A: !And [!Condition B, true]
+  B: !Or [!Condition A, false]
+  C: !Equals [1, 1]
+Resources:
+  Q: {Type: AWS::SQS::Queue, Condition: A}
+"""
+    )
+    evaluation = StackEvaluation(template, PSEUDO)
+    assert evaluation.condition("C")
+    with pytest.raises(TemplateError, match="depends on itself"):
+        evaluation.condition("A")

@@ -267,6 +267,7 @@ class StackEvaluation:
     resources: ResourceValues | None = None
     _parameters: dict[str, Any] = field(init=False)
     _conditions: dict[str, bool] = field(init=False, default_factory=dict)
+    _evaluating: set[str] = field(init=False, default_factory=set)
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.overrides) - set(self.template.parameters))
@@ -313,9 +314,13 @@ class StackEvaluation:
         if name not in self._conditions:
             if name not in self.template.conditions:
                 raise TemplateError(f"unknown condition {name}")
-            # A cycle between conditions is invalid; the placeholder makes it fail loudly.
-            self._conditions[name] = False
-            value = self.resolve(self.template.conditions[name])
+            if name in self._evaluating:
+                raise TemplateError(f"condition {name} depends on itself")
+            self._evaluating.add(name)
+            try:
+                value = self.resolve(self.template.conditions[name])
+            finally:
+                self._evaluating.discard(name)
             if not isinstance(value, bool):
                 raise TemplateError(f"condition {name} is not a boolean: {value!r}")
             self._conditions[name] = value
