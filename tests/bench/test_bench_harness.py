@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gzip
 import shutil
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 import bench.__main__ as bench_main
@@ -22,7 +24,9 @@ from bench.measure import ProcessTreeMemory, count_lines, run_measured
 from bench.report import Goal, Row, exit_status, format_goals, format_rows
 
 PYTHON = sys.executable
-SMALL = CorpusSpec(records=4_000, seed=3, root_fraction=0.005, tamper_fraction=0.001)
+SMALL = CorpusSpec(
+    records=4_000, seed=3, root_fraction=0.005, tamper_fraction=0.001, lookalike_fraction=0.005
+)
 
 
 @pytest.fixture(scope="module")
@@ -144,6 +148,32 @@ def test_jq_selects_exactly_the_root_records(small: Corpus, tmp_path: Path) -> N
     )
     assert run.succeeded
     assert count_lines(out) == small.root_records > 0
+
+
+def installed_scan_unavailable() -> str | None:
+    return scan._scan_unavailable(scan._installed_rootwatch())
+
+
+@pytest.mark.skipif(installed_scan_unavailable() is not None, reason="rootwatch scan not there")
+def test_the_installed_scan_prints_exactly_the_corpus_root_and_tamper_events(
+    small: Corpus, tmp_path: Path
+) -> None:
+    expected_root, expected_tamper = set(), set()
+    for path in small.files:
+        for record in orjson.loads(gzip.decompress(path.read_bytes()))["Records"]:
+            if record["userIdentity"].get("type") == "Root":
+                expected_root.add(record["eventID"])
+            elif record["eventName"] in ("StopLogging", "UpdateTrail", "PutEventSelectors"):
+                expected_tamper.add(record["eventID"])
+    out = tmp_path / "out"
+    command = [str(scan._installed_rootwatch()), "scan", str(small.directory / "AWSLogs")]
+    run = run_measured([command], stdout=out, stderr=tmp_path / "err")
+    assert run.succeeded
+    printed = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    assert {event["event_id"] for event in printed} == expected_root | expected_tamper
+    assert small.lookalikes > 0  # and none of them was printed
+    tampered = {event["event_id"] for event in printed if event["tamper"]}
+    assert expected_tamper <= tampered
 
 
 def row(tool: str, seconds: float, peak_mb: float, selected: int | None = None) -> Row:
