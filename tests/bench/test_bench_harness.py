@@ -20,6 +20,7 @@ import bench.__main__ as bench_main
 from bench import scan
 from bench.corpus import Corpus, CorpusSpec, ensure_corpus
 from bench.floor import parse_all
+from bench.jqtool import INSTALL_HINT, find_jq, jq_version
 from bench.measure import ProcessTreeMemory, count_lines, run_measured
 from bench.report import Goal, Row, exit_status, format_goals, format_rows
 
@@ -351,3 +352,19 @@ def test_bad_options_are_usage_errors() -> None:
     with pytest.raises(SystemExit) as exit_info:
         bench_main.main(["scan", "--records", "0"])
     assert exit_info.value.code == 2
+
+
+def test_without_jq_the_way_to_install_it_is_said(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    said: list[str] = []
+    assert find_jq(said.append, install=False) is None
+    assert said == [f"jq is not on PATH: {INSTALL_HINT}"]
+    assert "apt-get install jq" in INSTALL_HINT
+
+    jq = tmp_path / "jq"
+    jq.write_text("#!/bin/sh\necho jq-9.9\n")
+    jq.chmod(0o755)
+    assert find_jq(said.append, install=False) == str(jq)
+    assert jq_version(str(jq)) == "jq-9.9"
