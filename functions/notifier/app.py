@@ -22,8 +22,9 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from rootwatch.adapters.deliveries import DeliveryRecords, SqsUndeliverableAlerts
+from rootwatch.adapters.deliveries import DeliveryRecords
 from rootwatch.adapters.mail import SesMailer, SnsTopicPublisher
+from rootwatch.adapters.queues import SqsDeadLetterQueue, SqsSender
 from rootwatch.adapters.secrets import WebhookSecrets
 from rootwatch.adapters.slack import SlackWebhookClient
 from rootwatch.services.notifying import (
@@ -64,7 +65,7 @@ def notifier() -> Notifier:
         deliveries=DeliveryRecords(
             boto3.client("dynamodb"), settings.table_name, settings.retention_days
         ),
-        dead_letters=SqsUndeliverableAlerts(boto3.client("sqs"), settings.dlq_url),
+        dead_letters=SqsDeadLetterQueue(SqsSender(boto3.client("sqs"), settings.dlq_url)),
         webhooks=WebhookSecrets(boto3.client("secretsmanager")),
         slack=SlackWebhookClient(settings.slack_timeout_seconds),
         mailer=mailer,

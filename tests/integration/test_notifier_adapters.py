@@ -12,8 +12,9 @@ import pytest
 import requests
 from moto import mock_aws
 from rootwatch import keys
-from rootwatch.adapters.deliveries import DeliveryRecords, SqsUndeliverableAlerts
+from rootwatch.adapters.deliveries import DeliveryRecords
 from rootwatch.adapters.mail import SesMailer, SnsTopicPublisher
+from rootwatch.adapters.queues import DeadLetter, SqsDeadLetterQueue, SqsSender
 from rootwatch.adapters.secrets import WebhookSecrets, is_acceptable_webhook_url
 from rootwatch.adapters.slack import SlackWebhookClient
 from rootwatch.local.slack_receiver import ScriptedResponse, SlackReceiver
@@ -192,7 +193,10 @@ def test_delivery_records_keep_a_delivery_over_any_later_failure(aws: None) -> N
 def test_undeliverable_alerts_reach_the_dlq_with_their_reason(aws: None) -> None:
     sqs = boto3.client("sqs")
     dlq = sqs.create_queue(QueueName="notify-dlq")["QueueUrl"]
-    SqsUndeliverableAlerts(sqs, dlq).send('{"alert_id": "a"}', "slack:x: HTTP 500", "a")
+    letter = DeadLetter(
+        key="a", body='{"alert_id": "a"}', reason="slack:x: HTTP 500", attributes={"alert_id": "a"}
+    )
+    assert SqsDeadLetterQueue(SqsSender(sqs, dlq)).send_dead_letters([letter]) == set()
     [message] = sqs.receive_message(QueueUrl=dlq, MessageAttributeNames=["All"])["Messages"]
     assert message["Body"] == '{"alert_id": "a"}'
     assert message["MessageAttributes"]["reason"]["StringValue"] == "slack:x: HTTP 500"

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from rootwatch.adapters.queues import DeadLetter
 from rootwatch.alerts import Alert
 from rootwatch.render.email import RenderedEmail, render_email
 from rootwatch.routing import Destination, RoutingPolicy
 from rootwatch.services.notifying import (
+    DeadLetterNotSent,
     DeliveryError,
     MessageResult,
     Notifier,
@@ -113,9 +115,14 @@ class Deliveries:
 @dataclass
 class DeadLetters:
     letters: list[tuple[str, str, str | None]] = field(default_factory=list)
+    refuse: bool = False
 
-    def send(self, body: str, reason: str, alert_id: str | None) -> None:
-        self.letters.append((body, reason, alert_id))
+    def send_dead_letters(self, letters: Sequence[DeadLetter]) -> set[str]:
+        if self.refuse:
+            return {letter.key for letter in letters}
+        for letter in letters:
+            self.letters.append((letter.body, letter.reason, letter.attributes.get("alert_id")))
+        return set()
 
 
 @dataclass
@@ -380,6 +387,14 @@ def test_an_alert_with_no_destination_is_dead_lettered_rather_than_lost() -> Non
     )
     assert result.disposition == "dead-lettered"
     assert result.reason and result.reason.startswith("no destination")
+
+
+def test_a_message_the_dlq_does_not_accept_fails_so_sqs_delivers_it_again() -> None:
+    world = World()
+    world.dead_letters.refuse = True
+    with pytest.raises(DeadLetterNotSent):
+        world.handle(body="not json")
+    assert world.dead_letters.letters == []
 
 
 def test_parse_alert_round_trips_what_the_processor_sends() -> None:

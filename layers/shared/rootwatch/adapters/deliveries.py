@@ -1,4 +1,4 @@
-"""Delivery records in the audit table, and the DLQ for alerts that cannot be delivered.
+"""Delivery records in the audit table.
 
 One item per alert and destination (`keys.delivery_key`): `alert_id`, `destination`,
 `channel`, `status` (`delivered` or `failed`), `at`, `attempts` or `reason`, `kind`,
@@ -21,13 +21,11 @@ from rootwatch.routing import Destination
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_sqs import SQSClient
 
 DeliveryStatus = Literal["delivered", "failed"]
 DELIVERED: DeliveryStatus = "delivered"
 FAILED: DeliveryStatus = "failed"
 DEFAULT_RETENTION_DAYS = 400
-REASON_ATTRIBUTE = "reason"
 
 
 class DeliveryRecords:
@@ -107,21 +105,3 @@ class DeliveryRecords:
             # Already delivered there (by an earlier or a concurrent receive): keep that.
             if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise
-
-
-class SqsUndeliverableAlerts:
-    """Parks a message on the notify DLQ with a `reason` (and `alert_id`) attribute."""
-
-    def __init__(self, client: SQSClient, queue_url: str) -> None:
-        self._client = client
-        self._queue_url = queue_url
-
-    def send(self, body: str, reason: str, alert_id: str | None) -> None:
-        attributes: dict[str, Any] = {
-            REASON_ATTRIBUTE: {"DataType": "String", "StringValue": reason or "unknown"}
-        }
-        if alert_id:
-            attributes["alert_id"] = {"DataType": "String", "StringValue": alert_id}
-        self._client.send_message(
-            QueueUrl=self._queue_url, MessageBody=body, MessageAttributes=attributes
-        )

@@ -1,4 +1,9 @@
-"""SQS senders: alerts onto the notify queue, and unusable messages into a DLQ with a reason."""
+"""SQS senders: alerts onto the notify queue, and unusable messages into a DLQ with a reason.
+
+Both the processor (malformed ingest messages) and the notifier (undeliverable alerts) park
+messages through `SqsDeadLetterQueue`: the body as received, a `reason` attribute, and any
+attributes of the letter's own (the notifier's `alert_id`).
+"""
 
 from __future__ import annotations
 
@@ -26,6 +31,7 @@ class DeadLetter:
     key: str
     body: str
     reason: str
+    attributes: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +119,10 @@ class SqsDeadLetterQueue:
                 OutgoingMessage(
                     key=letter.key,
                     body=letter.body,
-                    attributes={REASON_ATTRIBUTE: letter.reason[:REASON_LIMIT] or "unknown"},
+                    attributes={
+                        **letter.attributes,
+                        REASON_ATTRIBUTE: letter.reason[:REASON_LIMIT] or "unknown",
+                    },
                 )
                 for letter in letters
             ]

@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
+from rootwatch.adapters.queues import DeadLetter, DeadLetterQueue
 from rootwatch.alerts import Alert
 from rootwatch.render.email import RenderedEmail, render_email
 from rootwatch.render.slack import render_slack
@@ -34,6 +35,10 @@ ALERT_KINDS = frozenset({"first", "escalation", "update", "silent-spoke", "test"
 REASON_LIMIT = 1000
 # Alert ids key delivery records and travel as SQS attributes.
 _ALERT_ID = re.compile(r"[\x21-\x7e]{1,200}")
+
+
+class DeadLetterNotSent(Exception):
+    """SQS did not take the message onto the DLQ; the message must be retried."""
 
 
 class DeliveryError(Exception):
@@ -88,10 +93,6 @@ class DeliveryLog(Protocol):
     def record_delivered(self, alert: Alert, destination: Destination, attempts: int) -> None: ...
 
     def record_failed(self, alert: Alert, destination: Destination, reason: str) -> None: ...
-
-
-class DeadLetters(Protocol):
-    def send(self, body: str, reason: str, alert_id: str | None) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,7 +234,7 @@ class Notifier:
         *,
         routing: RoutingPolicy,
         deliveries: DeliveryLog,
-        dead_letters: DeadLetters,
+        dead_letters: DeadLetterQueue,
         webhooks: WebhookDirectory,
         slack: SlackPoster,
         mailer: Mailer | None,
@@ -261,7 +262,7 @@ class Notifier:
             alert = parse_alert(body)
         except ValueError as error:
             reason = _bounded(f"malformed alert: {error}")
-            self._dead_letters.send(body, reason, None)
+            self._dead_letter(body, reason, None)
             return MessageResult("dead-lettered", reason=reason)
 
         try:
@@ -272,7 +273,7 @@ class Notifier:
             if receive_count < self._max_receive_count:
                 raise
             reason = _bounded(f"unexpected {type(error).__name__}: {error}")
-            self._dead_letters.send(body, reason, alert.alert_id)
+            self._dead_letter(body, reason, alert.alert_id)
             return MessageResult("dead-lettered", alert, reason=reason)
 
     def _deliver_all(
@@ -285,7 +286,7 @@ class Notifier:
         destinations = route(alert, self._routing)
         if not destinations:
             reason = "no destination: set DEFAULT_SLACK_SECRETS or DEFAULT_EMAILS"
-            self._dead_letters.send(body, reason, alert.alert_id)
+            self._dead_letter(body, reason, alert.alert_id)
             return MessageResult("dead-lettered", alert, reason=reason)
 
         already = self._deliveries.delivered(alert.alert_id)
@@ -307,8 +308,18 @@ class Notifier:
         if may_pass:
             reason = f"still failing after {receive_count} receives: {reason}"
         reason = _bounded(reason)
-        self._dead_letters.send(body, reason, alert.alert_id)
+        self._dead_letter(body, reason, alert.alert_id)
         return MessageResult("dead-lettered", alert, results, reason)
+
+    def _dead_letter(self, body: str, reason: str, alert_id: str | None) -> None:
+        letter = DeadLetter(
+            key=alert_id or "message",
+            body=body,
+            reason=reason,
+            attributes={"alert_id": alert_id} if alert_id else {},
+        )
+        if self._dead_letters.send_dead_letters([letter]):
+            raise DeadLetterNotSent("SQS did not accept the message onto the DLQ")
 
     # --- one destination ---
 
