@@ -11,13 +11,14 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError, ProfileNotFound
 
+from rootwatch.adapters.clients import TypedClients
 from rootwatch.cli.main import UsageError
 from rootwatch.cli.target import (
     DEFAULT_REGION,
@@ -26,13 +27,6 @@ from rootwatch.cli.target import (
     CommandFailure,
     option,
 )
-
-if TYPE_CHECKING:
-    from mypy_boto3_cloudformation import CloudFormationClient
-    from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_events import EventBridgeClient
-    from mypy_boto3_sqs import SQSClient
-    from mypy_boto3_sts import STSClient
 
 # What `rootwatch local` accepts (any key does); used for a loopback endpoint when no
 # credentials are configured.
@@ -51,7 +45,7 @@ def open_session(profile: str | None, region: str | None) -> boto3.Session:
 
 
 @dataclass
-class Hub:
+class Hub(TypedClients):
     """A hub stack as resolved through CloudFormation, and clients for its resources."""
 
     session: boto3.Session
@@ -71,22 +65,6 @@ class Hub:
                 config=_CLIENT_CONFIG,
             )
         return self._clients[service]
-
-    def dynamodb(self) -> DynamoDBClient:
-        client: DynamoDBClient = self.client("dynamodb")
-        return client
-
-    def sqs(self) -> SQSClient:
-        client: SQSClient = self.client("sqs")
-        return client
-
-    def events(self) -> EventBridgeClient:
-        client: EventBridgeClient = self.client("events")
-        return client
-
-    def sts(self) -> STSClient:
-        client: STSClient = self.client("sts")
-        return client
 
     def output(self, name: str) -> str:
         value = self.outputs.get(name)
@@ -143,9 +121,8 @@ def connect(args: argparse.Namespace) -> Hub:
         outputs={},
         parameters={},
     )
-    cloudformation: CloudFormationClient = hub.client("cloudformation")
     try:
-        stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
+        stacks = hub.cloudformation().describe_stacks(StackName=stack_name)["Stacks"]
     except ClientError as error:
         message = str(error.response.get("Error", {}).get("Message", ""))
         if "does not exist" in message:

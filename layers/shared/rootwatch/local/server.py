@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache, cached_property
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Self
+from typing import Any, Final, Self
 
 import boto3
 import jsonpath_ng.ext as jsonpath_ext
@@ -34,15 +34,8 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import make_server
 
+from rootwatch.adapters.clients import TypedClients
 from rootwatch.local.transactions import back_up_only_the_items_a_transaction_names
-
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_events import EventBridgeClient
-    from mypy_boto3_secretsmanager import SecretsManagerClient
-    from mypy_boto3_sesv2 import SESV2Client
-    from mypy_boto3_sns import SNSClient
-    from mypy_boto3_sqs import SQSClient
 
 LOOPBACK = "127.0.0.1"
 # Any key works with moto; these map to its default account (123456789012).
@@ -61,7 +54,7 @@ def _session(access_key_id: str, secret_access_key: str, region: str) -> boto3.S
 
 
 @dataclass(frozen=True)
-class Endpoint:
+class Endpoint(TypedClients):
     """Where and how to reach the embedded AWS: what `--endpoint-url` and boto3 need."""
 
     url: str
@@ -78,36 +71,11 @@ class Endpoint:
         return {}
 
     def client(self, service: str) -> Any:
-        """A client of any service, made once per endpoint; prefer the typed accessors."""
         if service not in self._clients:
             self._clients[service] = self.session.client(  # type: ignore[call-overload]
                 service, endpoint_url=self.url
             )
         return self._clients[service]
-
-    def sqs(self) -> SQSClient:
-        client: SQSClient = self.client("sqs")
-        return client
-
-    def events(self) -> EventBridgeClient:
-        client: EventBridgeClient = self.client("events")
-        return client
-
-    def dynamodb(self) -> DynamoDBClient:
-        client: DynamoDBClient = self.client("dynamodb")
-        return client
-
-    def secretsmanager(self) -> SecretsManagerClient:
-        client: SecretsManagerClient = self.client("secretsmanager")
-        return client
-
-    def sns(self) -> SNSClient:
-        client: SNSClient = self.client("sns")
-        return client
-
-    def sesv2(self) -> SESV2Client:
-        client: SESV2Client = self.client("sesv2")
-        return client
 
     def environment(self) -> dict[str, str]:
         """The variables that point the AWS SDKs and CLIs of a process at this endpoint."""
