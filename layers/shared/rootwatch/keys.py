@@ -19,6 +19,9 @@ every listing the command line offers is a Query, never a Scan:
   gsi2 `EXPECTS` / `<ends at>#<id>`; gsi3 `EXPECT#<id>` / `EXPECT` (lookup by id).
 - delivery record: `DELIVERY#<alert id>` / `<destination id>` (no index).
 
+`EVENT_ATTRIBUTES` and `INCIDENT_ATTRIBUTES` are what the command line's listings read of
+those items and print, in that order.
+
 `t` is an ISO 8601 UTC timestamp with a `Z`, so string order is time order. Events and
 incidents are partitioned by month in gsi2, so a time-range listing touches one partition
 per month it spans. A spoke that is expected but never reported sorts first in `SPOKES`
@@ -40,6 +43,49 @@ INDEXES: dict[str, tuple[str, str]] = {
 }
 
 NEVER_REPORTED = "0000-00-00T00:00:00Z"
+
+EVENT_ATTRIBUTES: tuple[str, ...] = (
+    "event_id",
+    "event_time",
+    "account_id",
+    "account_name",
+    "partner",
+    "region",
+    "event_source",
+    "event_name",
+    "severity",
+    "rules",
+    "summary",
+    "outcome",
+    "mfa",
+    "source_ip",
+    "user_agent",
+    "error_code",
+    "assumed_root",
+    "assumed_root_caller",
+    "invoked_by",
+    "tamper",
+    "incident_id",
+    "planned_by",
+    "planned_reason",
+)
+INCIDENT_ATTRIBUTES: tuple[str, ...] = (
+    "incident_id",
+    "severity",
+    "account_id",
+    "account_name",
+    "partner",
+    "actor",
+    "opened_at",
+    "last_seen",
+    "closes_at",
+    "event_count",
+    "event_names",
+    "regions",
+    "assumed_root_caller",
+    "alerted_severity",
+    "messages_sent",
+)
 
 
 def iso(moment: datetime) -> str:

@@ -34,48 +34,6 @@ from rootwatch.model import PlannedWindow, Severity
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-EVENT_ATTRIBUTES: Final = (
-    "event_id",
-    "event_time",
-    "account_id",
-    "account_name",
-    "partner",
-    "region",
-    "event_source",
-    "event_name",
-    "severity",
-    "rules",
-    "summary",
-    "outcome",
-    "mfa",
-    "source_ip",
-    "user_agent",
-    "error_code",
-    "assumed_root",
-    "assumed_root_caller",
-    "invoked_by",
-    "tamper",
-    "incident_id",
-    "planned_by",
-    "planned_reason",
-)
-INCIDENT_ATTRIBUTES: Final = (
-    "incident_id",
-    "account_id",
-    "account_name",
-    "partner",
-    "actor",
-    "severity",
-    "opened_at",
-    "last_seen",
-    "closes_at",
-    "event_count",
-    "event_names",
-    "regions",
-    "assumed_root_caller",
-    "alerted_severity",
-    "messages_sent",
-)
 # Events may carry a clock a little ahead of ours; the newest month partition read is the
 # one this far ahead of now.
 CLOCK_SKEW: Final = timedelta(minutes=5)
@@ -220,7 +178,7 @@ class AuditReader:
             partitions,
             merge=merge,
             expression=expression,
-            attributes=EVENT_ATTRIBUTES,
+            attributes=keys.EVENT_ATTRIBUTES,
             since=selection.since,
             until=selection.until,
             before=before,
@@ -260,7 +218,7 @@ class AuditReader:
             partitions,
             merge=False,
             expression=expression,
-            attributes=INCIDENT_ATTRIBUTES,
+            attributes=keys.INCIDENT_ATTRIBUTES,
             since=selection.since,
             until=selection.until,
             before=before,
@@ -283,7 +241,7 @@ class AuditReader:
                 self._stream(
                     partition,
                     expression=expression,
-                    attributes=EVENT_ATTRIBUTES,
+                    attributes=keys.EVENT_ATTRIBUTES,
                     lower=None,
                     upper=None,
                     page_limit=limit + 1,

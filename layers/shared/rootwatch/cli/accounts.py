@@ -135,11 +135,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 @hub_command
 def run_list(args: argparse.Namespace) -> int:
-    from rootwatch.adapters.queries import AuditReader  # noqa: PLC0415 (boto3)
     from rootwatch.cli.hub import connect  # noqa: PLC0415 (boto3)
 
     hub = connect(args)
-    entries = AuditReader(hub.dynamodb(), hub.table_name).accounts()
+    entries = hub.reader().accounts()
     if args.partner:
         entries = [entry for entry in entries if entry.get("partner") == args.partner]
     output = option(args, "output")
@@ -156,7 +155,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 @hub_command
 def run_set(args: argparse.Namespace) -> int:
-    from rootwatch.adapters.admin import AuditAdmin, EntryUpdate  # noqa: PLC0415 (boto3)
+    from rootwatch.adapters.admin import EntryUpdate  # noqa: PLC0415 (boto3)
     from rootwatch.cli.entries import EntryError, check_field  # noqa: PLC0415
     from rootwatch.cli.hub import connect  # noqa: PLC0415 (boto3)
 
@@ -179,7 +178,7 @@ def run_set(args: argparse.Namespace) -> int:
             "nothing to set: give --name, --partner, --slack-secrets, --emails or --min-severity"
         )
     hub = connect(args)
-    created = AuditAdmin(hub.dynamodb(), hub.table_name).update_account(
+    created = hub.admin().update_account(
         EntryUpdate(account_id=account, fields=fields),
         updated_by=hub.caller_arn(),
         now=datetime.now(UTC),
@@ -190,12 +189,11 @@ def run_set(args: argparse.Namespace) -> int:
 
 @hub_command
 def run_remove(args: argparse.Namespace) -> int:
-    from rootwatch.adapters.admin import AuditAdmin  # noqa: PLC0415 (boto3)
     from rootwatch.cli.hub import connect  # noqa: PLC0415 (boto3)
 
     account = account_id(args.account, option_name="ACCOUNT")
     hub = connect(args)
-    if not AuditAdmin(hub.dynamodb(), hub.table_name).remove_account(account):
+    if not hub.admin().remove_account(account):
         raise CommandFailure(f"no entry for account {account}")
     print(
         f"removed the entry of account {account}: its alerts go to the default destinations only",
@@ -206,8 +204,7 @@ def run_remove(args: argparse.Namespace) -> int:
 
 @hub_command
 def run_import(args: argparse.Namespace) -> int:
-    from rootwatch.adapters.admin import AuditAdmin, EntryUpdate  # noqa: PLC0415 (boto3)
-    from rootwatch.adapters.queries import AuditReader  # noqa: PLC0415 (boto3)
+    from rootwatch.adapters.admin import EntryUpdate  # noqa: PLC0415 (boto3)
     from rootwatch.cli.entries import (  # noqa: PLC0415
         EntryError,
         ImportedEntry,
@@ -233,10 +230,10 @@ def run_import(args: argparse.Namespace) -> int:
             )
             for entry in imported
         ]
-    existing = AuditReader(hub.dynamodb(), hub.table_name).accounts()
+    existing = hub.reader().accounts()
     plan = plan_import(imported, existing)
     if not args.dry_run:
-        admin = AuditAdmin(hub.dynamodb(), hub.table_name)
+        admin = hub.admin()
         changing = [change for change in plan if change.action != "unchanged"]
         caller = hub.caller_arn() if changing else ""
         now = datetime.now(UTC)

@@ -4,50 +4,24 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Final
 
+from rootwatch import keys
 from rootwatch.cli.output import Column
-from rootwatch.cli.paging import decode_token, encode_token, filters_digest
+from rootwatch.cli.paging import add_paging_options, print_listing
 from rootwatch.cli.target import (
-    DEFAULT_LIMIT,
     SEVERITY_LABELS,
     account_id,
     add_target_options,
     hub_command,
-    option,
     page_limit,
-    print_page,
     severity_floor,
     stored_time,
     time_range,
 )
 
-KEYS: Final = (
-    "event_id",
-    "event_time",
-    "account_id",
-    "account_name",
-    "partner",
-    "region",
-    "event_source",
-    "event_name",
-    "severity",
-    "rules",
-    "summary",
-    "outcome",
-    "mfa",
-    "source_ip",
-    "user_agent",
-    "error_code",
-    "assumed_root",
-    "assumed_root_caller",
-    "invoked_by",
-    "tamper",
-    "incident_id",
-    "planned_by",
-    "planned_reason",
-)
+KEYS: Final = keys.EVENT_ATTRIBUTES
 TABLE_COLUMNS: Final = (
     Column("event_time", "TIME (UTC)"),
     Column("severity", "SEVERITY"),
@@ -58,9 +32,17 @@ TABLE_COLUMNS: Final = (
 )
 # What a narrow terminal takes from the table first: the summary, then long IPv6 addresses.
 TABLE_SHRINK: Final = (("summary", 24), ("source_ip", 15), ("summary", 12))
-# Events whose time is a little older than the retention may still be stored (TTL counts
-# from when they were received, and DynamoDB deletes expired items late).
-RETENTION_MARGIN: Final = timedelta(days=2)
+# The options a continuation token is bound to.
+FILTER_NAMES: Final = (
+    "account",
+    "partner",
+    "since",
+    "until",
+    "severity",
+    "event_name",
+    "source_ip",
+    "incident",
+)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -98,24 +80,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(handler=run)
 
 
-def add_paging_options(parser: argparse.ArgumentParser) -> None:
-    paging = parser.add_argument_group("paging")
-    paging.add_argument(
-        "--limit",
-        type=int,
-        default=DEFAULT_LIMIT,
-        metavar="N",
-        help=f"at most N per page (default {DEFAULT_LIMIT})",
-    )
-    paging.add_argument(
-        "--next-token", metavar="TOKEN", help="continue where the previous page ended"
-    )
-
-
 @hub_command
 def run(args: argparse.Namespace) -> int:
-    from rootwatch.adapters.queries import AuditReader, EventFilter  # noqa: PLC0415 (boto3)
-    from rootwatch.cli.hub import connect  # noqa: PLC0415 (boto3)
+    from rootwatch.adapters.queries import EventFilter  # noqa: PLC0415 (boto3)
 
     now = datetime.now(UTC)
     limit = page_limit(args.limit)
@@ -130,26 +97,17 @@ def run(args: argparse.Namespace) -> int:
         source_ip=args.source_ip or None,
         incident_id=args.incident.strip() if args.incident else None,
     )
-    digest = filters_digest("events", _filter_arguments(args))
-    before = decode_token(args.next_token, digest) if args.next_token else None
-    hub = connect(args)
-    page = AuditReader(hub.dynamodb(), hub.table_name).events(
-        selection,
-        limit=limit,
-        now=now,
-        oldest=now - hub.retention - RETENTION_MARGIN,
-        before=before,
-    )
-    output = option(args, "output")
-    print_page(
-        [event_row(item, for_table=output == "table") for item in page.items],
+    print_listing(
+        args,
         noun="events",
-        next_token=encode_token(page.resume_before, digest) if page.resume_before else None,
-        output=output,
+        filter_names=FILTER_NAMES,
+        now=now,
+        limit=limit,
+        read=lambda reader, **paging: reader.events(selection, **paging),
+        row=lambda item, output: event_row(item, for_table=output == "table"),
         columns=TABLE_COLUMNS,
         shrink=TABLE_SHRINK,
         keys=KEYS,
-        empty="no events match",
     )
     return 0
 
@@ -160,20 +118,3 @@ def event_row(item: Mapping[str, Any], *, for_table: bool = False) -> dict[str, 
     if for_table:
         row["event_time"] = stored_time(row["event_time"])
     return row
-
-
-def _filter_arguments(args: argparse.Namespace) -> dict[str, Any]:
-    names = (
-        "account",
-        "partner",
-        "since",
-        "until",
-        "severity",
-        "event_name",
-        "source_ip",
-        "incident",
-    )
-    return {
-        "filters": {name: getattr(args, name) for name in names},
-        "stack": option(args, "stack_name"),
-    }

@@ -94,7 +94,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 @hub_command
 def run_create(args: argparse.Namespace) -> int:
-    from rootwatch.adapters.admin import AuditAdmin  # noqa: PLC0415 (boto3)
     from rootwatch.cli.hub import connect  # noqa: PLC0415 (boto3)
 
     now = datetime.now(UTC)
@@ -131,9 +130,7 @@ def run_create(args: argparse.Namespace) -> int:
         created_by=hub.caller_arn(),
         reason=reason,
     )
-    AuditAdmin(hub.dynamodb(), hub.table_name).create_window(
-        window, created_at=now, expires_at=window.ends_at + hub.retention
-    )
+    hub.admin().create_window(window, created_at=now, expires_at=window.ends_at + hub.retention)
     output = option(args, "output")
     print_rows(
         [window_row(_window_item(window, created_at=now), now=now, output=output)],
@@ -154,15 +151,12 @@ def run_create(args: argparse.Namespace) -> int:
 
 @hub_command
 def run_list(args: argparse.Namespace) -> int:
-    from rootwatch.adapters.queries import AuditReader  # noqa: PLC0415 (boto3)
     from rootwatch.cli.hub import connect  # noqa: PLC0415 (boto3)
 
     now = datetime.now(UTC)
     account = account_id(args.account) if args.account else None
     hub = connect(args)
-    windows = AuditReader(hub.dynamodb(), hub.table_name).windows(
-        ending_after=None if args.all else now, account_id=account
-    )
+    windows = hub.reader().windows(ending_after=None if args.all else now, account_id=account)
     output = option(args, "output")
     rows = [window_row(item, now=now, output=output) for item in windows]
     if not args.all:
@@ -181,8 +175,8 @@ def run_list(args: argparse.Namespace) -> int:
 
 @hub_command
 def run_cancel(args: argparse.Namespace) -> int:
-    from rootwatch.adapters.admin import AuditAdmin, WindowConflictError  # noqa: PLC0415
-    from rootwatch.adapters.queries import AuditReader, window_from_item  # noqa: PLC0415
+    from rootwatch.adapters.admin import WindowConflictError  # noqa: PLC0415
+    from rootwatch.adapters.queries import window_from_item  # noqa: PLC0415
     from rootwatch.cli.hub import connect  # noqa: PLC0415 (boto3)
 
     window_id = args.window_id.strip()
@@ -190,7 +184,7 @@ def run_cancel(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.window_id!r} is not a plan id (as `expect list` shows)")
     now = datetime.now(UTC).replace(microsecond=0)
     hub = connect(args)
-    item = AuditReader(hub.dynamodb(), hub.table_name).window(window_id)
+    item = hub.reader().window(window_id)
     if item is None:
         raise CommandFailure(f"no planned window {window_id}")
     window = window_from_item(item)
@@ -201,7 +195,7 @@ def run_cancel(args: argparse.Namespace) -> int:
     # A plan that has not started ends before it starts, so it covers nothing.
     ends_at = max(now, window.starts_at)
     try:
-        AuditAdmin(hub.dynamodb(), hub.table_name).end_window(
+        hub.admin().end_window(
             window,
             ends_at=ends_at,
             cancelled_by=hub.caller_arn(),

@@ -18,7 +18,9 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError, ProfileNotFound
 
+from rootwatch.adapters.admin import AuditAdmin
 from rootwatch.adapters.clients import TypedClients
+from rootwatch.adapters.queries import AuditReader
 from rootwatch.cli.main import UsageError
 from rootwatch.cli.target import (
     DEFAULT_REGION,
@@ -78,6 +80,14 @@ class Hub(TypedClients):
     @property
     def table_name(self) -> str:
         return self.output(TABLE_OUTPUT)
+
+    def reader(self) -> AuditReader:
+        """The audit table, as the listings read it."""
+        return AuditReader(self.dynamodb(), self.table_name)
+
+    def admin(self) -> AuditAdmin:
+        """The audit table, as the commands that change entries and plans write it."""
+        return AuditAdmin(self.dynamodb(), self.table_name)
 
     def number_parameter(self, name: str, default: int) -> int:
         text = self.parameters.get(name, "").strip()

@@ -7,41 +7,27 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from rootwatch.cli.events import RETENTION_MARGIN, add_paging_options
+from rootwatch import keys
 from rootwatch.cli.output import Column
-from rootwatch.cli.paging import decode_token, encode_token, filters_digest
+from rootwatch.cli.paging import add_paging_options, print_listing
 from rootwatch.cli.target import (
     SEVERITY_LABELS,
     account_id,
     add_target_options,
     counts_text,
     hub_command,
-    option,
     page_limit,
-    print_page,
     severity_floor,
     stored_time,
     time_range,
 )
 from rootwatch.cli.timeparse import parse_iso
 
+# The stored attributes, with the state (open or closed, from the closing time) after the id.
 KEYS: Final = (
     "incident_id",
     "state",
-    "severity",
-    "account_id",
-    "account_name",
-    "partner",
-    "actor",
-    "opened_at",
-    "last_seen",
-    "closes_at",
-    "event_count",
-    "event_names",
-    "regions",
-    "assumed_root_caller",
-    "alerted_severity",
-    "messages_sent",
+    *(name for name in keys.INCIDENT_ATTRIBUTES if name != "incident_id"),
 )
 TABLE_COLUMNS: Final = (
     Column("incident_id", "INCIDENT"),
@@ -101,8 +87,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 @hub_command
 def run(args: argparse.Namespace) -> int:
-    from rootwatch.adapters.queries import AuditReader, IncidentFilter  # noqa: PLC0415 (boto3)
-    from rootwatch.cli.hub import connect  # noqa: PLC0415 (boto3)
+    from rootwatch.adapters.queries import IncidentFilter  # noqa: PLC0415 (boto3)
 
     now = datetime.now(UTC)
     limit = page_limit(args.limit)
@@ -115,30 +100,17 @@ def run(args: argparse.Namespace) -> int:
         min_severity=severity_floor(args.severity),
         state=args.state,
     )
-    filters = {
-        name: getattr(args, name)
-        for name in ("account", "partner", "since", "until", "severity", "state")
-    }
-    digest = filters_digest("incidents", {"filters": filters, "stack": option(args, "stack_name")})
-    before = decode_token(args.next_token, digest) if args.next_token else None
-    hub = connect(args)
-    page = AuditReader(hub.dynamodb(), hub.table_name).incidents(
-        selection,
-        limit=limit,
-        now=now,
-        oldest=now - hub.retention - RETENTION_MARGIN,
-        before=before,
-    )
-    output = option(args, "output")
-    print_page(
-        [incident_row(item, now=now, output=output) for item in page.items],
+    print_listing(
+        args,
         noun="incidents",
-        next_token=encode_token(page.resume_before, digest) if page.resume_before else None,
-        output=output,
+        filter_names=("account", "partner", "since", "until", "severity", "state"),
+        now=now,
+        limit=limit,
+        read=lambda reader, **paging: reader.incidents(selection, **paging),
+        row=lambda item, output: incident_row(item, now=now, output=output),
         columns=TABLE_COLUMNS,
         shrink=TABLE_SHRINK,
         keys=KEYS,
-        empty="no incidents match",
     )
     return 0
 

@@ -114,7 +114,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 @hub_command
 def run(args: argparse.Namespace) -> int:
-    from rootwatch.adapters.queries import AuditReader  # noqa: PLC0415 (boto3)
     from rootwatch.cli.hub import connect  # noqa: PLC0415 (boto3)
 
     identifier = args.id.strip()
@@ -123,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     if not 1 <= args.limit <= MAX_TIMELINE:
         raise UsageError(f"--limit must be 1 to {MAX_TIMELINE}, not {args.limit}")
     hub = connect(args)
-    reader = AuditReader(hub.dynamodb(), hub.table_name)
+    reader = hub.reader()
     event, incident = reader.event_or_incident(identifier)
     output = option(args, "output")
     now = datetime.now(UTC)

@@ -133,7 +133,6 @@ def silence_policy(hub: Hub) -> SilencePolicy:
 
 @hub_command
 def run_list(args: argparse.Namespace) -> int:
-    from rootwatch.adapters.queries import AuditReader  # noqa: PLC0415 (boto3)
     from rootwatch.adapters.spokes import DynamoSpokes  # noqa: PLC0415 (boto3)
     from rootwatch.cli.hub import connect  # noqa: PLC0415 (boto3)
 
@@ -142,7 +141,7 @@ def run_list(args: argparse.Namespace) -> int:
     now = datetime.now(UTC)
     policy = silence_policy(hub)
     spokes = DynamoSpokes(hub.dynamodb(), hub.table_name)
-    reader = AuditReader(hub.dynamodb(), hub.table_name)
+    reader = hub.reader()
     status: SpokeStatus | None = args.status
     if account:
         found = [
