@@ -29,7 +29,7 @@ typecheck: $(STAMP)
 	done
 
 test: lint typecheck
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto
 
 # cfn-lint, sam validate --lint and sam build of the stacks (also part of `make test`).
 templates: $(STAMP)
