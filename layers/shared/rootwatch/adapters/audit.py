@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -45,6 +45,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from rootwatch import keys
+from rootwatch.adapters.accounts import account_info
 from rootwatch.alerts import AccountInfo, Alert, TimelineEntry
 from rootwatch.incidents import AssumeRootGrant, Incident
 from rootwatch.model import PlannedWindow, Severity
@@ -298,7 +299,7 @@ class DynamoAuditStore:
                 if grant is not None:
                     grants.append(grant)
         return AccountContext(
-            account=_account_info(account_id, entry), windows=tuple(windows), grants=tuple(grants)
+            account=account_info(account_id, entry), windows=tuple(windows), grants=tuple(grants)
         )
 
     def load_open_incident(self, account_id: str, actor: str) -> OpenIncident:
@@ -642,19 +643,6 @@ def _grant(item: Mapping[str, Any]) -> AssumeRootGrant | None:
         return None
 
 
-def _account_info(account_id: str, entry: Mapping[str, Any] | None) -> AccountInfo:
-    if entry is None:
-        return AccountInfo(account_id=account_id)
-    return AccountInfo(
-        account_id=account_id,
-        name=_text(entry.get("name")),
-        partner=_text(entry.get("partner")),
-        slack_secrets=_texts(entry.get("slack_secrets")),
-        emails=_texts(entry.get("emails")),
-        min_severity=_text(entry.get("min_severity")),
-    )
-
-
 def _window(account_id: str, item: Mapping[str, Any]) -> PlannedWindow | None:
     """A planned window item; one that cannot be read plans nothing (so it lowers nothing)."""
     try:
@@ -737,14 +725,6 @@ def _int(value: Any, default: int) -> int:
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
-
-
-def _texts(value: Any) -> tuple[str, ...]:
-    if isinstance(value, str):
-        return (value,) if value else ()
-    if isinstance(value, Iterable):
-        return tuple(sorted(str(item) for item in value if item))
-    return ()
 
 
 def _counts(value: Any) -> dict[str, int]:

@@ -18,6 +18,7 @@ from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
 from rootwatch import keys
+from rootwatch.adapters.accounts import account_info
 from rootwatch.alerts import AccountInfo
 from rootwatch.spokes import SpokeState
 
@@ -168,20 +169,6 @@ def spoke_from_item(item: Mapping[str, Any]) -> SpokeState | None:
     )
 
 
-def account_info(account_id: str, entry: Mapping[str, Any] | None) -> AccountInfo:
-    """An account entry (`adapters.admin` writes them) as alerts carry it."""
-    if entry is None:
-        return AccountInfo(account_id=account_id)
-    return AccountInfo(
-        account_id=account_id,
-        name=_text(entry.get("name")),
-        partner=_text(entry.get("partner")),
-        slack_secrets=_texts(entry.get("slack_secrets")),
-        emails=_texts(entry.get("emails")),
-        min_severity=_text(entry.get("min_severity")),
-    )
-
-
 def _key(key: Mapping[str, str]) -> dict[str, Any]:
     return {name: {"S": value} for name, value in key.items()}
 
@@ -193,15 +180,3 @@ def _time(value: Any) -> datetime | None:
         return datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _texts(value: Any) -> tuple[str, ...]:
-    if isinstance(value, str):
-        return (value,) if value else ()
-    if isinstance(value, (list, set, frozenset, tuple)):
-        return tuple(sorted(str(item) for item in value if item))
-    return ()
