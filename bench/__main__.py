@@ -17,7 +17,7 @@ from typing import Protocol, cast
 
 from bench.corpus import DEFAULT_CACHE_DIR
 
-SECTION_MODULES: tuple[str, ...] = ("bench.scan",)
+SECTION_MODULES: tuple[str, ...] = ("bench.scan", "bench.hub")
 ALL = "all"
 
 
