@@ -27,6 +27,9 @@ from rootwatch.naming import HEARTBEAT_DETAIL_TYPE, HEARTBEAT_RULE, HEARTBEAT_SO
 SpokeStatus = Literal["ok", "silent", "never"]
 STATUSES: Final[tuple[SpokeStatus, ...]] = ("never", "silent", "ok")
 SILENT_SPOKE_SEVERITY: Final = "critical"
+# The hub template's defaults (HeartbeatIntervalMinutes, SilentAfterIntervals).
+DEFAULT_INTERVAL_MINUTES: Final = 15
+DEFAULT_SILENT_AFTER_INTERVALS: Final = 3
 # EventBridge stamps scheduled events with its own clock; a heartbeat further ahead of ours
 # than this is not believed, since recording it would hide the spoke's silence until then.
 MAX_CLOCK_AHEAD: Final = timedelta(minutes=5)
@@ -152,6 +155,10 @@ class SilencePolicy:
     @property
     def interval_minutes(self) -> int:
         return int(self.interval.total_seconds() // 60)
+
+    @property
+    def silent_after_minutes(self) -> int:
+        return int(self.silent_after.total_seconds() // 60)
 
     def cutoff(self, now: datetime) -> datetime:
         """A spoke whose last heartbeat is older than this is silent."""

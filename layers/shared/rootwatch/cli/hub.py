@@ -29,6 +29,7 @@ from rootwatch.cli.target import (
     CommandFailure,
     option,
 )
+from rootwatch.spokes import DEFAULT_INTERVAL_MINUTES, DEFAULT_SILENT_AFTER_INTERVALS, SilencePolicy
 
 # What `rootwatch local` accepts (any key does); used for a loopback endpoint when no
 # credentials are configured.
@@ -96,6 +97,17 @@ class Hub(TypedClients):
     @property
     def retention(self) -> timedelta:
         return timedelta(days=self.number_parameter("RetentionDays", DEFAULT_RETENTION_DAYS))
+
+    def silence_policy(self) -> SilencePolicy:
+        """The hub's own rule for silence, from its stack's parameters (as the watchdog's)."""
+        return SilencePolicy(
+            interval=timedelta(
+                minutes=self.number_parameter("HeartbeatIntervalMinutes", DEFAULT_INTERVAL_MINUTES)
+            ),
+            intervals_allowed=self.number_parameter(
+                "SilentAfterIntervals", DEFAULT_SILENT_AFTER_INTERVALS
+            ),
+        )
 
     def caller_arn(self) -> str:
         """Who runs the command (STS GetCallerIdentity), recorded on what it writes."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from rootwatch.cli.main import UsageError
@@ -31,10 +31,7 @@ from rootwatch.spokes import STATUSES, SilencePolicy, SpokeState, SpokeStatus
 
 if TYPE_CHECKING:
     from rootwatch.adapters.spokes import DynamoSpokes
-    from rootwatch.cli.hub import Hub
 
-DEFAULT_HEARTBEAT_MINUTES: Final = 15
-DEFAULT_SILENT_AFTER_INTERVALS: Final = 3
 ALL_REGIONS: Final = "all"
 KEYS: Final = (
     "account_id",
@@ -119,18 +116,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     forgetting.set_defaults(handler=run_forget)
 
 
-def silence_policy(hub: Hub) -> SilencePolicy:
-    """The hub's own rule for silence, from its stack's parameters."""
-    return SilencePolicy(
-        interval=timedelta(
-            minutes=hub.number_parameter("HeartbeatIntervalMinutes", DEFAULT_HEARTBEAT_MINUTES)
-        ),
-        intervals_allowed=hub.number_parameter(
-            "SilentAfterIntervals", DEFAULT_SILENT_AFTER_INTERVALS
-        ),
-    )
-
-
 @hub_command
 def run_list(args: argparse.Namespace) -> int:
     from rootwatch.adapters.spokes import DynamoSpokes  # noqa: PLC0415 (boto3)
@@ -139,7 +124,7 @@ def run_list(args: argparse.Namespace) -> int:
     account = account_id(args.account) if args.account else None
     hub = connect(args)
     now = datetime.now(UTC)
-    policy = silence_policy(hub)
+    policy = hub.silence_policy()
     spokes = DynamoSpokes(hub.dynamodb(), hub.table_name)
     reader = hub.reader()
     status: SpokeStatus | None = args.status
@@ -223,7 +208,7 @@ def _summary(spokes: list[SpokeState], policy: SilencePolicy, now: datetime) -> 
         counts[policy.status(spoke, now)] += 1
     accounts = len({spoke.account_id for spoke in spokes})
     parts = [f"{counts[status]} {_STATUS_WORDS[status]}" for status in ("ok", "silent", "never")]
-    minutes = int(policy.silent_after.total_seconds() // 60)
+    minutes = policy.silent_after_minutes
     return (
         f"{plural(len(spokes), 'spoke')} in {plural(accounts, 'account')}: {', '.join(parts)} "
         f"(silent after {minutes} min without a heartbeat)"
@@ -262,11 +247,11 @@ def run_expect(args: argparse.Namespace) -> int:
     account = account_id(args.account)
     regions = _regions(args.regions)
     hub = connect(args)
-    policy = silence_policy(hub)
+    policy = hub.silence_policy()
     registry = SpokeRegistry(hub.dynamodb(), hub.table_name)
     caller = hub.caller_arn()
     now = datetime.now(UTC)
-    minutes = int(policy.silent_after.total_seconds() // 60)
+    minutes = policy.silent_after_minutes
     for region in regions:
         outcome = registry.expect(account, region, registered_by=caller, now=now)
         spoke = f"spoke {account} {region}"

@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any, Final
 
@@ -48,8 +48,6 @@ if TYPE_CHECKING:
 
 DEFAULT_WAIT_SECONDS: Final = 60
 POLL_SECONDS: Final = 2.0
-DEFAULT_HEARTBEAT_MINUTES: Final = 15
-DEFAULT_SILENT_AFTER_INTERVALS: Final = 3
 NOTIFIER_OUTPUT: Final = "NotifierFunctionName"
 # Condition keys that narrow who may use a resource policy to an organisation or accounts.
 _NARROWING_KEYS: Final = frozenset(
@@ -173,14 +171,7 @@ def _verify(
         wait = DeliveryWait(seconds=args.wait, pause=pause, clock=clock)
         checks.append(_test_alert_check(hub, reader, test_account, wait, now))
     if table_name:
-        silence = SilencePolicy(
-            interval=timedelta(
-                minutes=hub.number_parameter("HeartbeatIntervalMinutes", DEFAULT_HEARTBEAT_MINUTES)
-            ),
-            intervals_allowed=hub.number_parameter(
-                "SilentAfterIntervals", DEFAULT_SILENT_AFTER_INTERVALS
-            ),
-        )
+        silence = hub.silence_policy()
         spokes = DynamoSpokes(hub.dynamodb(), table_name).every()
         checks.append(spokes_check(spoke_report(spokes, now=now, policy=silence), silence))
     _print_checks(checks, option(args, "output"), hub.describe())
@@ -308,7 +299,7 @@ def spoke_report(
 
 
 def spokes_check(report: SpokeReport, policy: SilencePolicy) -> Check:
-    minutes = int(policy.silent_after.total_seconds() // 60)
+    minutes = policy.silent_after_minutes
     awaited = (
         f"; {len(report.awaited)} registered, awaiting a first heartbeat" if report.awaited else ""
     )

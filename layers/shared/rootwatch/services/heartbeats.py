@@ -18,6 +18,8 @@ from typing import Any, Protocol
 
 from rootwatch.alerts import AccountInfo, Alert
 from rootwatch.spokes import (
+    DEFAULT_INTERVAL_MINUTES,
+    DEFAULT_SILENT_AFTER_INTERVALS,
     Heartbeat,
     HeartbeatError,
     HeartbeatResult,
@@ -28,8 +30,6 @@ from rootwatch.spokes import (
     silent_spoke_alert,
 )
 
-DEFAULT_INTERVAL_MINUTES = 15
-DEFAULT_SILENT_AFTER_INTERVALS = 3
 DEFAULT_RETENTION_DAYS = 400
 
 
