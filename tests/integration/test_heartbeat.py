@@ -2,53 +2,29 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import boto3
 import pytest
 from boto3.dynamodb.types import TypeDeserializer
 from moto import mock_aws
-from moto.core import DEFAULT_ACCOUNT_ID
 from rootwatch import keys
 from rootwatch.adapters.spoke_registry import SpokeRegistry
 from rootwatch.adapters.spokes import DynamoSpokes
 
+from tests.support.handlers import LambdaContext, load_handler
 from tests.support.tables import create_audit_table
 
-ROOT = Path(__file__).resolve().parents[2]
 ACME = "111122223333"
 RETENTION_DAYS = 30
 
 
-def _load_handler() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "rootwatch_heartbeat_app", ROOT / "functions" / "heartbeat" / "app.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-app = _load_handler()
-
-
-class LambdaContext:
-    function_name = "rootwatch-heartbeat"
-    function_version = "$LATEST"
-    memory_limit_in_mb = 256
-    invoked_function_arn = f"arn:aws:lambda:us-east-1:{DEFAULT_ACCOUNT_ID}:function:heartbeat"
-    aws_request_id = "00000000-0000-4000-8000-000000000000"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 10_000
+app = load_handler("heartbeat")
+CONTEXT = LambdaContext("rootwatch-heartbeat", remaining_millis=10_000)
 
 
 @dataclass
@@ -113,7 +89,7 @@ def emitted(output: str) -> dict[str, float]:
 
 def test_a_heartbeat_records_the_spoke_in_both_indexes(table: Table) -> None:
     at = _recent(3)
-    response = app.lambda_handler(heartbeat(at), LambdaContext())
+    response = app.lambda_handler(heartbeat(at), CONTEXT)
     assert response == {
         "recorded": True,
         "account_id": ACME,
@@ -135,10 +111,10 @@ def test_the_last_heartbeat_never_moves_backwards(
     table: Table, capsys: pytest.CaptureFixture[str]
 ) -> None:
     newer, older = _recent(2), _recent(17)
-    app.lambda_handler(heartbeat(newer), LambdaContext())
+    app.lambda_handler(heartbeat(newer), CONTEXT)
     capsys.readouterr()
-    late = app.lambda_handler(heartbeat(older), LambdaContext())
-    again = app.lambda_handler(heartbeat(newer), LambdaContext())
+    late = app.lambda_handler(heartbeat(older), CONTEXT)
+    again = app.lambda_handler(heartbeat(newer), CONTEXT)
     assert late["recorded"] is False and again["recorded"] is False
     item = table.spoke(ACME, "eu-west-1")
     assert item is not None and item["last_heartbeat"] == keys.iso(newer)
@@ -151,13 +127,13 @@ def test_a_heartbeat_ends_an_alerted_silence(
     table: Table, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
     first = _recent(120)
-    app.lambda_handler(heartbeat(first), LambdaContext())
+    app.lambda_handler(heartbeat(first), CONTEXT)
     spokes = DynamoSpokes(table.dynamodb, table.name)
     (silent,) = spokes.every()
     assert spokes.mark_alerted(silent, "silent:x", at=_recent(60))
     capsys.readouterr()
 
-    app.lambda_handler(heartbeat(_recent(1)), LambdaContext())
+    app.lambda_handler(heartbeat(_recent(1)), CONTEXT)
     item = table.spoke(ACME, "eu-west-1")
     assert item is not None
     assert "silent_alert_id" not in item and "silent_alerted_at" not in item
@@ -177,7 +153,7 @@ def test_an_expected_spoke_keeps_its_registration_and_joins_the_heartbeats(table
     assert [s.last_heartbeat for s in spokes.never_reported()] == [None]
 
     at = _recent(1)
-    app.lambda_handler(heartbeat(at), LambdaContext())
+    app.lambda_handler(heartbeat(at), CONTEXT)
     (spoke,) = spokes.every()
     assert (spoke.expected, spoke.registered_at, spoke.last_heartbeat) == (True, registered, at)
     assert list(spokes.never_reported()) == []
@@ -198,7 +174,7 @@ def test_anything_but_a_heartbeat_is_logged_and_not_recorded(
     caplog: pytest.LogCaptureFixture,
     change: dict[str, Any],
 ) -> None:
-    response = app.lambda_handler({**heartbeat(_recent(1)), **change}, LambdaContext())
+    response = app.lambda_handler({**heartbeat(_recent(1)), **change}, CONTEXT)
     assert response["recorded"] is False and response["reason"]
     assert table.spoke(ACME, "eu-west-1") is None
     assert emitted(capsys.readouterr().out) == {"HeartbeatsRejected": 1}
@@ -213,4 +189,4 @@ def test_a_table_that_cannot_be_written_fails_the_invocation(
     monkeypatch.setenv("TABLE_NAME", "no-such-table")
     app.recorder.cache_clear()
     with pytest.raises(Exception, match="ResourceNotFound"):
-        app.lambda_handler(heartbeat(_recent(1)), LambdaContext())
+        app.lambda_handler(heartbeat(_recent(1)), CONTEXT)

@@ -8,13 +8,10 @@ the handler, deletes what succeeded and makes the reported failures visible agai
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import boto3
@@ -33,38 +30,18 @@ from tests.support.alerts import (
     assert_slack_payload_inert,
     with_attacker_text,
 )
+from tests.support.handlers import LambdaContext, load_handler
 from tests.support.tables import create_audit_table
 
-ROOT = Path(__file__).resolve().parents[2]
 MAX_RECEIVES = 3
 SENDER = "rootwatch@alerts.example"
 OPS_PATH = "/services/T0/B0/ops"
 ACME_PATH = "/services/T0/B1/acme"
 
 
-def _load_handler() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "rootwatch_notifier_app", ROOT / "functions" / "notifier" / "app.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 # Loaded once, as a Lambda container would; each test builds its clients afresh.
-app = _load_handler()
-
-
-class LambdaContext:
-    function_name = "rootwatch-notifier"
-    function_version = "$LATEST"
-    memory_limit_in_mb = 256
-    invoked_function_arn = f"arn:aws:lambda:us-east-1:{DEFAULT_ACCOUNT_ID}:function:notifier"
-    aws_request_id = "00000000-0000-4000-8000-000000000000"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
+app = load_handler("notifier")
+CONTEXT = LambdaContext("rootwatch-notifier")
 
 
 @dataclass
@@ -93,7 +70,7 @@ class Hub:
             if not messages:
                 return responses
             event = {"Records": [self._record(message) for message in messages]}
-            response = app.lambda_handler(event, LambdaContext())
+            response = app.lambda_handler(event, CONTEXT)
             responses.append(response)
             failed = {item["itemIdentifier"] for item in response["batchItemFailures"]}
             for message in messages:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -27,9 +25,9 @@ from rootwatch.incidents import Actor, IncidentEvent, IncidentPolicy, advance
 from rootwatch.model import Severity
 
 from tests.support.events import sample_event, variant
+from tests.support.handlers import LambdaContext, load_handler
 from tests.support.tables import create_audit_table
 
-HANDLER = Path(__file__).resolve().parents[2] / "functions" / "processor" / "app.py"
 ACCOUNT = "111122223333"
 SESSION_IP = "203.0.113.7"
 T0 = datetime(2026, 11, 28, 14, 2, 11, tzinfo=UTC)
@@ -39,16 +37,10 @@ CALLER = (
 )
 
 
-@dataclass
-class FakeLambdaContext:
-    remaining_millis: int = 30_000
-    function_name: str = "rootwatch-processor"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:rootwatch-processor"
-    aws_request_id: str = "3a1f0c9e-0000-4000-8000-000000000000"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_millis
+def lambda_context(remaining_millis: int = 30_000) -> LambdaContext:
+    return LambdaContext(
+        "rootwatch-processor", remaining_millis=remaining_millis, memory_limit_in_mb=512
+    )
 
 
 @dataclass
@@ -62,10 +54,8 @@ class Hub:
     dlq_url: str
     handler: ModuleType
 
-    def invoke(
-        self, *events: dict[str, Any] | str, context: FakeLambdaContext | None = None
-    ) -> Any:
-        return self.handler.lambda_handler(sqs_batch(*events), context or FakeLambdaContext())
+    def invoke(self, *events: dict[str, Any] | str, context: LambdaContext | None = None) -> Any:
+        return self.handler.lambda_handler(sqs_batch(*events), context or lambda_context())
 
     def alerts(self) -> list[dict[str, Any]]:
         return [json.loads(message["Body"]) for message in drain(self.sqs, self.notify_url)]
@@ -100,15 +90,7 @@ def hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[Hub]:
         }
         for name, value in environment.items():
             monkeypatch.setenv(name, value)
-        yield Hub(dynamodb, sqs, table, notify_url, dlq_url, load_handler())
-
-
-def load_handler() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"processor_app_{uuid.uuid4().hex}", HANDLER)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+        yield Hub(dynamodb, sqs, table, notify_url, dlq_url, load_handler("processor"))
 
 
 def sqs_batch(*events: dict[str, Any] | str) -> dict[str, Any]:
@@ -284,7 +266,7 @@ def test_untrusted_events_never_reach_the_audit_log(
     hub: Hub, monkeypatch: pytest.MonkeyPatch, untrusted: dict[str, Any]
 ) -> None:
     monkeypatch.setenv("ALLOWED_ACCOUNT_IDS", f"{ACCOUNT},123456789012")
-    hub.handler = load_handler()
+    hub.handler = load_handler("processor")
 
     response = hub.invoke(untrusted)
 
@@ -295,7 +277,7 @@ def test_untrusted_events_never_reach_the_audit_log(
 
 
 def test_a_bare_eventbridge_event_is_processed_as_a_batch_of_one(hub: Hub) -> None:
-    result = hub.handler.lambda_handler(login(), FakeLambdaContext())
+    result = hub.handler.lambda_handler(login(), lambda_context())
 
     assert result == {"stored": 1, "alerts": 1}
     assert len(hub.events_of()) == 1
@@ -328,7 +310,7 @@ def test_an_alert_that_could_not_be_enqueued_is_sent_when_the_message_is_retried
     monkeypatch.setattr(_FailOnce, "calls", 0)
     batch = sqs_batch(login(), session_call(1))
 
-    failed = hub.handler.lambda_handler(batch, FakeLambdaContext())
+    failed = hub.handler.lambda_handler(batch, lambda_context())
 
     assert failed == {"batchItemFailures": [{"itemIdentifier": batch["Records"][0]["messageId"]}]}
     stored = {item["event_id"]: item for item in hub.events_of()}
@@ -336,7 +318,7 @@ def test_an_alert_that_could_not_be_enqueued_is_sent_when_the_message_is_retried
     assert stored["call-0001"]["state"] == "done"
     assert hub.alerts() == []
 
-    retried = hub.handler.lambda_handler(sqs_batch(login()), FakeLambdaContext())
+    retried = hub.handler.lambda_handler(sqs_batch(login()), lambda_context())
 
     assert retried == {"batchItemFailures": []}
     (alert,) = hub.alerts()
@@ -365,7 +347,7 @@ def test_an_invocation_that_dies_between_write_and_enqueue_still_alerts_on_retry
     monkeypatch.setattr(SqsAlertQueue, "send_alerts", die)
     # A context with no time left: its claims have lapsed by the time SQS redelivers.
     with pytest.raises(_Crash):
-        hub.invoke(login(), context=FakeLambdaContext(remaining_millis=0))
+        hub.invoke(login(), context=lambda_context(remaining_millis=0))
     assert hub.alerts() == []
     monkeypatch.setattr(SqsAlertQueue, "send_alerts", real_send)
 
@@ -391,11 +373,11 @@ def test_an_event_claimed_by_a_live_invocation_is_left_for_a_later_retry(
 
     monkeypatch.setattr(SqsAlertQueue, "send_alerts", die)
     with pytest.raises(_Crash):
-        hub.invoke(login(), context=FakeLambdaContext(remaining_millis=600_000))
+        hub.invoke(login(), context=lambda_context(remaining_millis=600_000))
     monkeypatch.setattr(SqsAlertQueue, "send_alerts", real_send)
     batch = sqs_batch(login(), session_call(1))
 
-    response = hub.handler.lambda_handler(batch, FakeLambdaContext())
+    response = hub.handler.lambda_handler(batch, lambda_context())
 
     assert response == {"batchItemFailures": [{"itemIdentifier": batch["Records"][0]["messageId"]}]}
     assert hub.alerts() == []
@@ -416,12 +398,12 @@ def test_a_step_that_was_written_though_its_call_failed_is_resumed_not_counted_t
 
     monkeypatch.setattr(DynamoAuditStore, "apply_step", written_then_lost)
     batch = sqs_batch(login(), session_call(1))
-    failed = hub.handler.lambda_handler(batch, FakeLambdaContext())
+    failed = hub.handler.lambda_handler(batch, lambda_context())
     assert len(failed["batchItemFailures"]) == 2
     assert hub.alerts() == []
     monkeypatch.setattr(DynamoAuditStore, "apply_step", real_apply)
 
-    retried = hub.handler.lambda_handler(batch, FakeLambdaContext())
+    retried = hub.handler.lambda_handler(batch, lambda_context())
 
     assert retried == {"batchItemFailures": []}
     (alert,) = hub.alerts()

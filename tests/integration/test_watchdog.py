@@ -3,13 +3,10 @@ and the notify queue in moto, spokes recorded by the heartbeat and registry adap
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import boto3
@@ -24,36 +21,16 @@ from rootwatch.alerts import AccountInfo, Alert
 from rootwatch.render.slack import render_slack
 from rootwatch.spokes import Heartbeat
 
+from tests.support.handlers import LambdaContext, load_handler
 from tests.support.tables import create_audit_table
 
-ROOT = Path(__file__).resolve().parents[2]
 ACME = "111122223333"
 GLOBEX = "444455556666"
 INTERVAL = timedelta(minutes=15)
 
 
-def _load_handler() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "rootwatch_watchdog_app", ROOT / "functions" / "watchdog" / "app.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-app = _load_handler()
-
-
-class LambdaContext:
-    function_name = "rootwatch-watchdog"
-    function_version = "$LATEST"
-    memory_limit_in_mb = 256
-    invoked_function_arn = f"arn:aws:lambda:us-east-1:{DEFAULT_ACCOUNT_ID}:function:watchdog"
-    aws_request_id = "00000000-0000-4000-8000-000000000000"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
+app = load_handler("watchdog")
+CONTEXT = LambdaContext("rootwatch-watchdog")
 
 
 SCHEDULED = {
@@ -97,7 +74,7 @@ class Hub:
                 )
 
     def run(self) -> dict[str, Any]:
-        result: dict[str, Any] = app.lambda_handler(SCHEDULED, LambdaContext())
+        result: dict[str, Any] = app.lambda_handler(SCHEDULED, CONTEXT)
         return result
 
 
