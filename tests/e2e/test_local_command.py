@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 import queue
 import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -17,20 +15,16 @@ from typing import IO, Any
 import boto3
 import pytest
 
-from tests.e2e.conftest import ACME
+from tests.e2e.conftest import (
+    ACME,
+    PATIENCE_SECONDS,
+    ROOTWATCH,
+    command_environment,
+    run_rootwatch,
+)
 from tests.support.events import sample_event, variant
 
 pytestmark = pytest.mark.e2e
-
-ROOTWATCH = Path(sys.executable).with_name("rootwatch")
-# Only a guard against a hung process; nothing here asserts on time.
-PATIENCE_SECONDS = 300
-
-
-def _environment() -> dict[str, str]:
-    environment = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
-    environment.update(PYTHONUNBUFFERED="1", NO_COLOR="1", AWS_DEFAULT_REGION="us-east-1")
-    return environment
 
 
 def _events(directory: Path) -> Path:
@@ -47,14 +41,7 @@ def test_the_command_prints_alerts_and_the_audit_log_and_writes_the_files(
 ) -> None:
     events = _events(tmp_path / "events")
     out = tmp_path / "out"
-    completed = subprocess.run(
-        [str(ROOTWATCH), "local", "--events", str(events), "--out", str(out)],
-        capture_output=True,
-        text=True,
-        env=_environment(),
-        timeout=PATIENCE_SECONDS,
-        check=False,
-    )
+    completed = run_rootwatch("local", "--events", events, "--out", out)
     assert completed.returncode == 0, completed.stderr
     stdout = completed.stdout
     assert "Slack · 1 messages" in stdout
@@ -71,28 +58,14 @@ def test_the_command_prints_alerts_and_the_audit_log_and_writes_the_files(
 def test_unreadable_input_is_named_and_exits_2(tmp_path: Path) -> None:
     events = _events(tmp_path / "events")
     (events / "broken.json").write_text("{not json")
-    completed = subprocess.run(
-        [str(ROOTWATCH), "local", "--events", str(events)],
-        capture_output=True,
-        text=True,
-        env=_environment(),
-        timeout=PATIENCE_SECONDS,
-        check=False,
-    )
+    completed = run_rootwatch("local", "--events", events)
     assert completed.returncode == 2
     assert "broken.json" in completed.stderr
     assert "Audit log · 1 events" in completed.stdout
 
 
 def test_a_missing_events_path_is_a_usage_error(tmp_path: Path) -> None:
-    completed = subprocess.run(
-        [str(ROOTWATCH), "local", "--events", str(tmp_path / "nowhere")],
-        capture_output=True,
-        text=True,
-        env=_environment(),
-        timeout=PATIENCE_SECONDS,
-        check=False,
-    )
+    completed = run_rootwatch("local", "--events", tmp_path / "nowhere")
     assert completed.returncode == 2
     assert "no such file or directory" in completed.stderr
 
@@ -133,7 +106,7 @@ def test_serve_keeps_the_hub_running_for_boto3_and_rootwatch_commands(tmp_path: 
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
-        env=_environment(),
+        env=command_environment(),
     )
     try:
         assert process.stdout is not None
@@ -168,28 +141,17 @@ def test_serve_keeps_the_hub_running_for_boto3_and_rootwatch_commands(tmp_path: 
             Key={"pk": {"S": "EVENT#99999999-9999-4999-8999-999999999999"}, "sk": {"S": "EVENT"}},
         )
         assert item["Item"]["severity"]["S"] == "critical"
-        listed = subprocess.run(
-            [
-                str(ROOTWATCH),
-                "events",
-                "--endpoint-url",
-                url,
-                "--region",
-                "us-east-1",
-                "--since",
-                "2026-01-01",
-                "--output",
-                "json",
-            ],
-            capture_output=True,
-            text=True,
-            env={
-                **_environment(),
-                "AWS_ACCESS_KEY_ID": "testing",
-                "AWS_SECRET_ACCESS_KEY": "testing",
-            },
-            timeout=PATIENCE_SECONDS,
-            check=False,
+        listed = run_rootwatch(
+            "events",
+            "--endpoint-url",
+            url,
+            "--region",
+            "us-east-1",
+            "--since",
+            "2026-01-01",
+            "--output",
+            "json",
+            extra_environment={"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"},
         )
         assert listed.returncode == 0, listed.stderr
         assert "99999999-9999-4999-8999-999999999999" in listed.stdout

@@ -4,9 +4,6 @@ region, heartbeats to the hub, and a silenced spoke reported by the watchdog thr
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,15 +14,11 @@ from rootwatch.local.runner import collect, run_through_spokes
 from rootwatch.local.slack_text import render_payload
 from rootwatch.local.spokes import SpokeFleet
 
-from tests.e2e.conftest import ACME, GLOBEX, HubFactory
+from tests.e2e.conftest import ACME, GLOBEX, HubFactory, run_rootwatch
 from tests.support.cli_hub import run_cli
 from tests.support.events import sample_event, variant
 
 pytestmark = pytest.mark.e2e
-
-ROOTWATCH = Path(sys.executable).with_name("rootwatch")
-# Only a guard against a hung process; nothing here asserts on time.
-PATIENCE_SECONDS = 300
 
 
 def _login(event_id: str, *, account: str, region: str) -> InputEvent:
@@ -145,12 +138,6 @@ def test_a_silenced_spoke_is_reported_once_and_listed_as_silent(
     assert row.split()[:3] == [ACME, "-", "eu-west-1"] and row.endswith("silent")
 
 
-def _environment() -> dict[str, str]:
-    environment = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
-    environment.update(PYTHONUNBUFFERED="1", NO_COLOR="1", AWS_DEFAULT_REGION="us-east-1")
-    return environment
-
-
 def _write_events(directory: Path) -> Path:
     directory.mkdir()
     for number, (account, region) in enumerate(
@@ -168,22 +155,14 @@ def _write_events(directory: Path) -> Path:
 
 def test_the_command_shows_the_silenced_spoke_reported(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    completed = subprocess.run(
-        [
-            str(ROOTWATCH),
-            "local",
-            "--events",
-            str(_write_events(tmp_path / "events")),
-            "--silence",
-            f"{ACME}:eu-west-1",
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        env=_environment(),
-        timeout=PATIENCE_SECONDS,
-        check=False,
+    completed = run_rootwatch(
+        "local",
+        "--events",
+        _write_events(tmp_path / "events"),
+        "--silence",
+        f"{ACME}:eu-west-1",
+        "--out",
+        out,
     )
     assert completed.returncode == 0, completed.stderr
     stdout = completed.stdout
@@ -212,20 +191,8 @@ def test_the_command_shows_the_silenced_spoke_reported(tmp_path: Path) -> None:
 def test_silencing_a_spoke_the_input_lacks_is_a_usage_error(
     tmp_path: Path, silence: str, message: str
 ) -> None:
-    completed = subprocess.run(
-        [
-            str(ROOTWATCH),
-            "local",
-            "--events",
-            str(_write_events(tmp_path / "events")),
-            "--silence",
-            silence,
-        ],
-        capture_output=True,
-        text=True,
-        env=_environment(),
-        timeout=PATIENCE_SECONDS,
-        check=False,
+    completed = run_rootwatch(
+        "local", "--events", _write_events(tmp_path / "events"), "--silence", silence
     )
     assert completed.returncode == 2
     assert message in completed.stderr
