@@ -7,9 +7,6 @@ The rest read the template with the project's loader and evaluate it for a stack
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator, Mapping
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -22,9 +19,16 @@ from rootwatch import detection, naming
 from rootwatch.deploy import parameters as spoke_parameters
 from rootwatch.local.template import Pseudo, StackEvaluation, Template, load_template
 
-ROOT = Path(__file__).resolve().parents[2]
-SPOKE_TEMPLATE = ROOT / "spoke" / "template.yaml"
-HUB_TEMPLATE = ROOT / "template.yaml"
+from tests.support.templates import (
+    REPO,
+    Placeholders,
+    resolved_properties,
+    run_tool,
+    tool_report,
+)
+
+SPOKE_TEMPLATE = REPO / "spoke" / "template.yaml"
+HUB_TEMPLATE = REPO / "template.yaml"
 ACCOUNT = "111122223333"
 HUB_BUS_ARN = "arn:aws:events:eu-west-1:444455556666:event-bus/rootwatch-hub"
 RULES = {
@@ -34,40 +38,6 @@ RULES = {
     "HeartbeatRule": naming.HEARTBEAT_RULE,
 }
 BOUNDARY_ALLOW_SID = "BoundaryAllowsWhatTheRolePoliciesAllow"
-_TOOLS = Path(sys.executable).parent
-
-
-def run_tool(*arguments: str) -> subprocess.CompletedProcess[str]:
-    """One of the project's command-line tools (installed beside this Python), captured."""
-    environment = {
-        **os.environ,
-        "PATH": f"{_TOOLS}{os.pathsep}{os.environ.get('PATH', '')}",
-        "SAM_CLI_TELEMETRY": "0",
-        "NO_COLOR": "1",
-    }
-    return subprocess.run(
-        [str(_TOOLS / arguments[0]), *arguments[1:]],
-        cwd=ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-    )
-
-
-def report(result: subprocess.CompletedProcess[str]) -> str:
-    return f"exit status {result.returncode}\n{result.stdout}\n{result.stderr}"
-
-
-class Placeholders:
-    """Resource values without a stack: `ref:<id>` and `<id>.<attribute>`."""
-
-    def ref(self, logical_id: str) -> Any:
-        return f"ref:{logical_id}"
-
-    def get_att(self, logical_id: str, attribute: str) -> Any:
-        return f"{logical_id}.{attribute}"
 
 
 @pytest.fixture(scope="module")
@@ -82,12 +52,6 @@ def evaluate(template: Template, region: str = "eu-west-1", **overrides: str) ->
         overrides={"HubEventBusArn": HUB_BUS_ARN, **overrides},
         resources=Placeholders(),
     )
-
-
-def properties(evaluation: StackEvaluation, logical_id: str) -> dict[str, Any]:
-    resolved = evaluation.resolve(evaluation.template.properties_of(logical_id))
-    assert isinstance(resolved, dict)
-    return resolved
 
 
 def canonical(value: Any) -> Any:
@@ -111,7 +75,7 @@ def as_list(value: Any) -> list[Any]:
 def policy_documents(evaluation: StackEvaluation) -> Iterator[tuple[str, Mapping[str, Any]]]:
     for logical_id in evaluation.active_resources():
         resource_type = evaluation.template.resources[logical_id]["Type"]
-        props = properties(evaluation, logical_id)
+        props = resolved_properties(evaluation, logical_id)
         if resource_type == "AWS::IAM::Role":
             yield f"{logical_id} trust", props["AssumeRolePolicyDocument"]
             for policy in props.get("Policies", []):
@@ -126,13 +90,13 @@ def policy_documents(evaluation: StackEvaluation) -> Iterator[tuple[str, Mapping
 @pytest.mark.templates
 def test_cfn_lint_passes() -> None:
     result = run_tool("cfn-lint", str(SPOKE_TEMPLATE))
-    assert result.returncode == 0, report(result)
+    assert result.returncode == 0, tool_report(result)
 
 
 @pytest.mark.templates
 def test_sam_validate_with_lint_passes() -> None:
     result = run_tool("sam", "validate", "--lint", "--template-file", str(SPOKE_TEMPLATE))
-    assert result.returncode == 0, report(result)
+    assert result.returncode == 0, tool_report(result)
 
 
 @pytest.mark.templates
@@ -148,7 +112,7 @@ def test_sam_build_builds_the_spoke(tmp_path: Path, spoke: Template) -> None:
         "--cache-dir",
         str(tmp_path / "cache"),
     )
-    assert result.returncode == 0, report(result)
+    assert result.returncode == 0, tool_report(result)
     built = load_template(build_dir / "template.yaml")
     assert set(built.resources) == set(spoke.resources)
 
@@ -159,7 +123,7 @@ def test_sam_build_builds_the_spoke(tmp_path: Path, spoke: Template) -> None:
 def test_rule_names_are_the_names_tamper_detection_watches(spoke: Template) -> None:
     evaluation = evaluate(spoke)
     rules = {
-        logical_id: properties(evaluation, logical_id)["Name"]
+        logical_id: resolved_properties(evaluation, logical_id)["Name"]
         for logical_id, resource in spoke.resources.items()
         if resource["Type"] == "AWS::Events::Rule"
     }
@@ -170,9 +134,9 @@ def test_rule_names_are_the_names_tamper_detection_watches(spoke: Template) -> N
 def test_rules_sit_on_the_default_bus_in_their_states(spoke: Template) -> None:
     evaluation = evaluate(spoke)
     states = {
-        logical_id: (properties(evaluation, logical_id)["State"])
+        logical_id: (resolved_properties(evaluation, logical_id)["State"])
         for logical_id in RULES
-        if properties(evaluation, logical_id)["EventBusName"] == "default"
+        if resolved_properties(evaluation, logical_id)["EventBusName"] == "default"
     }
     # Without the CloudTrail state, root's read-only calls never reach EventBridge.
     assert states == {
@@ -184,21 +148,21 @@ def test_rules_sit_on_the_default_bus_in_their_states(spoke: Template) -> None:
 
 
 def test_root_activity_pattern_is_detections(spoke: Template) -> None:
-    pattern = properties(evaluate(spoke), "RootActivityRule")["EventPattern"]
+    pattern = resolved_properties(evaluate(spoke), "RootActivityRule")["EventPattern"]
     assert canonical(pattern) == canonical(
         {"source": [{"prefix": "aws."}], "detail": detection.root_activity_pattern()}
     )
 
 
 def test_tamper_pattern_is_detections(spoke: Template) -> None:
-    pattern = properties(evaluate(spoke), "TamperRule")["EventPattern"]
+    pattern = resolved_properties(evaluate(spoke), "TamperRule")["EventPattern"]
     assert canonical(pattern) == canonical(
         {"source": [{"prefix": "aws."}], "detail": detection.tamper_pattern()}
     )
 
 
 def test_tamper_guard_watches_rootwatchs_rules_as_the_tamper_rule_does(spoke: Template) -> None:
-    pattern = properties(evaluate(spoke), "TamperGuardRule")["EventPattern"]
+    pattern = resolved_properties(evaluate(spoke), "TamperGuardRule")["EventPattern"]
     rule_branches = [
         branch
         for branch in detection.tamper_pattern()["$or"]
@@ -211,10 +175,10 @@ def test_tamper_guard_watches_rootwatchs_rules_as_the_tamper_rule_does(spoke: Te
 
 
 def test_heartbeat_is_a_schedule_at_the_rate_parameter(spoke: Template) -> None:
-    default = properties(evaluate(spoke), "HeartbeatRule")
+    default = resolved_properties(evaluate(spoke), "HeartbeatRule")
     assert default["ScheduleExpression"] == "rate(15 minutes)"
     assert "EventPattern" not in default
-    chosen = properties(evaluate(spoke, HeartbeatRateMinutes="30"), "HeartbeatRule")
+    chosen = resolved_properties(evaluate(spoke, HeartbeatRateMinutes="30"), "HeartbeatRule")
     assert chosen["ScheduleExpression"] == "rate(30 minutes)"
     declared = spoke.parameters["HeartbeatRateMinutes"]
     assert declared["Default"] == spoke_parameters.DEFAULT_HEARTBEAT_MINUTES
@@ -233,7 +197,7 @@ def test_heartbeat_default_matches_the_hubs_expectation(spoke: Template) -> None
 def test_every_rule_sends_to_the_hub_bus_through_the_delivery_role(spoke: Template) -> None:
     evaluation = evaluate(spoke)
     for logical_id in RULES:
-        targets = properties(evaluation, logical_id)["Targets"]
+        targets = resolved_properties(evaluation, logical_id)["Targets"]
         # One target, the event unchanged: the hub needs CloudTrail's record as it is.
         assert targets == [
             {"Id": "rootwatch-hub", "Arn": HUB_BUS_ARN, "RoleArn": "DeliveryRole.Arn"}
@@ -245,12 +209,12 @@ def test_every_rule_sends_to_the_hub_bus_through_the_delivery_role(spoke: Templa
 
 @pytest.mark.parametrize("region", ["us-east-1", "ap-southeast-2"])
 def test_delivery_role_is_named_per_region(spoke: Template, region: str) -> None:
-    role = properties(evaluate(spoke, region=region), "DeliveryRole")
+    role = resolved_properties(evaluate(spoke, region=region), "DeliveryRole")
     assert role["RoleName"] == f"{naming.DELIVERY_ROLE_PREFIX}{region}"
 
 
 def test_delivery_role_may_only_put_events_on_the_hub_bus(spoke: Template) -> None:
-    role = properties(evaluate(spoke), "DeliveryRole")
+    role = resolved_properties(evaluate(spoke), "DeliveryRole")
     assert set(role) <= {"RoleName", "Description", "AssumeRolePolicyDocument", "Policies"}
     (policy,) = role["Policies"]
     (statement,) = statements(policy["PolicyDocument"])
@@ -264,7 +228,7 @@ def test_only_this_accounts_rootwatch_rules_may_assume_the_delivery_role(
     spoke: Template,
 ) -> None:
     region = "eu-west-1"
-    role = properties(evaluate(spoke, region=region), "DeliveryRole")
+    role = resolved_properties(evaluate(spoke, region=region), "DeliveryRole")
     (statement,) = statements(role["AssumeRolePolicyDocument"])
     assert statement["Effect"] == "Allow"
     assert statement["Principal"] == {"Service": "events.amazonaws.com"}
@@ -325,7 +289,7 @@ class Boundary:
         evaluation = evaluate(
             spoke, region=region, EnableProtection="true", ProtectionRegion=region
         )
-        policy = properties(evaluation, "ProtectionPolicy")
+        policy = resolved_properties(evaluation, "ProtectionPolicy")
         self.name = policy["ManagedPolicyName"]
         self.arn = f"arn:aws:iam::{ACCOUNT}:policy/{self.name}"
         self.statements = statements(policy["PolicyDocument"])

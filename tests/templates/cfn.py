@@ -1,11 +1,12 @@
-"""Helpers for the template tests: the CLI tools, evaluation for a stack, policy statements."""
+"""Helpers for the hub template tests: evaluation for the hub stack, policy statements.
+
+The tools and the values of an evaluation without a stack are `tests.support.templates`.
+"""
 
 from __future__ import annotations
 
 import copy
-import os
 import subprocess
-import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,34 +14,11 @@ from typing import Any
 
 from rootwatch.local.template import Pseudo, StackEvaluation, Template, TemplateError
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.templates import REPO, Placeholders
+
 HUB_TEMPLATE = REPO / "template.yaml"
 HUB_ACCOUNT = "111111111111"
 PSEUDO = Pseudo(region="us-east-1", account_id=HUB_ACCOUNT, stack_name="rootwatch-hub")
-
-# The tools the project installs next to the interpreter running the tests; sam build also
-# needs that directory on PATH for `python3.13`.
-_TOOLS_DIR = Path(sys.executable).parent
-
-
-def run_tool(*arguments: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
-    """Run one of the venv's command-line tools, output captured for the failure message."""
-    environment = {
-        **os.environ,
-        "PATH": f"{_TOOLS_DIR}{os.pathsep}{os.environ.get('PATH', '')}",
-        "SAM_CLI_TELEMETRY": "0",
-        "NO_COLOR": "1",
-    }
-    executable = _TOOLS_DIR / arguments[0]
-    return subprocess.run(
-        [str(executable), *arguments[1:]],
-        cwd=cwd,
-        env=environment,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,29 +29,9 @@ class Build:
     directory: Path
 
 
-def tool_report(result: subprocess.CompletedProcess[str]) -> str:
-    return f"exit status {result.returncode}\n{result.stdout}\n{result.stderr}"
-
-
-class Placeholders:
-    """Resource values for evaluation without a stack: `ref:<id>` and `<id>.<attribute>`."""
-
-    def ref(self, logical_id: str) -> Any:
-        return f"ref:{logical_id}"
-
-    def get_att(self, logical_id: str, attribute: str) -> Any:
-        return f"{logical_id}.{attribute}"
-
-
 def evaluate(template: Template, **parameters: str) -> StackEvaluation:
     """The template evaluated for the hub account with these parameter values."""
     return StackEvaluation(template, PSEUDO, overrides=parameters, resources=Placeholders())
-
-
-def resolved_properties(evaluation: StackEvaluation, logical_id: str) -> dict[str, Any]:
-    properties = evaluation.resolve(evaluation.template.properties_of(logical_id))
-    assert isinstance(properties, dict)
-    return properties
 
 
 def resources_of_type(evaluation: StackEvaluation, resource_type: str) -> list[str]:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from cfn import HUB_TEMPLATE, REPO, Build, run_tool
+from cfn import HUB_TEMPLATE, Build
 from rootwatch.local.template import Template, load_template
+
+from tests.support.templates import REPO, run_tool
 
 
 @pytest.fixture(scope="session")

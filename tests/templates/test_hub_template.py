@@ -19,22 +19,19 @@ import pytest
 from cfn import (
     HUB_ACCOUNT,
     PSEUDO,
-    REPO,
     Build,
-    Placeholders,
     PolicyStatement,
     evaluate,
     policy_statements,
-    resolved_properties,
     resources_of_type,
     rule_assertions_hold,
-    run_tool,
-    tool_report,
     translated,
 )
 from moto import mock_aws
 from rootwatch import keys, naming
 from rootwatch.local.template import Pseudo, StackEvaluation, Template, TemplateError
+
+from tests.support.templates import REPO, Placeholders, resolved_properties, run_tool, tool_report
 
 if TYPE_CHECKING:
     from mypy_boto3_events.type_defs import PutEventsRequestEntryTypeDef
