@@ -8,8 +8,9 @@ container, reports the outcome (logs and metrics), and fails the records to retr
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -19,9 +20,6 @@ from aws_lambda_powertools.utilities.batch import (
     EventType,
     process_partial_response,
 )
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from rootwatch.adapters.deliveries import DeliveryRecords
 from rootwatch.adapters.mail import SesMailer, SnsTopicPublisher
 from rootwatch.adapters.queues import SqsDeadLetterQueue, SqsSender
@@ -33,13 +31,21 @@ from rootwatch.services.notifying import (
     Notifier,
     NotifierSettings,
     RetryPolicy,
+    SlackPoster,
+    SlackReply,
     TopicPublisher,
 )
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
 logger = Logger()
 metrics = Metrics()
-# Only what this function calls out through: patching every supported library costs start time.
-tracer = Tracer(patch_modules=("botocore", "requests"))
+# Only botocore: patching every supported library costs start time, and Slack posts are
+# traced by TracedSlack, which keeps the webhook URL (a credential) out of the trace.
+tracer = Tracer(patch_modules=("botocore",))
 # A batch that fails entirely (Slack down) is reported like any partial failure: the
 # function's Errors metric stays for faults in the function itself.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -47,6 +53,20 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 
 class DeliveryIncomplete(Exception):
     """Raised for a record SQS should deliver again (some destination may still succeed)."""
+
+
+class TracedSlack:
+    """Each Slack post as a subsegment with Slack's answer, and no URL in it."""
+
+    def __init__(self, poster: SlackPoster) -> None:
+        self._poster = poster
+
+    @tracer.capture_method(capture_response=False)
+    def post(self, url: str, payload: Mapping[str, Any]) -> SlackReply:
+        reply = self._poster.post(url, payload)
+        answer = str(reply.status) if reply.status is not None else "no answer"
+        tracer.put_annotation(key="slack_status", value=answer)
+        return reply
 
 
 @cache
@@ -67,7 +87,7 @@ def notifier() -> Notifier:
         ),
         dead_letters=SqsDeadLetterQueue(SqsSender(boto3.client("sqs"), settings.dlq_url)),
         webhooks=WebhookSecrets(boto3.client("secretsmanager")),
-        slack=SlackWebhookClient(settings.slack_timeout_seconds),
+        slack=TracedSlack(SlackWebhookClient(settings.slack_timeout_seconds)),
         mailer=mailer,
         topic=topic,
         max_receive_count=settings.max_receive_count,

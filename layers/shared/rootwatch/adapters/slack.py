@@ -2,8 +2,10 @@
 
 Retry policy lives in the notifying service; this client only reports what Slack said.
 The webhook URL is a credential: it never appears in a reply, an error or a log line
-(exceptions from `requests` name the URL, so only their type is kept). JSON goes through
-the standard library: the Lambda layer carries no compiled packages.
+(urllib3's exceptions name the URL, so only what kind of failure it was is kept). HTTP goes
+through urllib3, which botocore already loads, so the notifier's cold start pays for no
+other HTTP library; certificates are checked against the system's trust store. JSON goes
+through the standard library: the Lambda layer carries no compiled packages.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-import requests
+import urllib3
+from urllib3.exceptions import HTTPError, NewConnectionError, ProtocolError
+from urllib3.exceptions import TimeoutError as HttpTimeoutError
 
 from rootwatch.services.notifying import SlackReply
 
@@ -21,33 +25,44 @@ from rootwatch.services.notifying import SlackReply
 _ERROR_LIMIT = 100
 _PRINTABLE = re.compile(r"[^\x20-\x7e]+")
 CONNECT_TIMEOUT_SECONDS = 3.0
+# What a failure that got no HTTP answer is reported as.
+CONNECTION_FAILED = "ConnectionError"
+TIMED_OUT = "timed out"
 
 
 class SlackWebhookClient:
-    def __init__(self, timeout_seconds: float, session: requests.Session | None = None) -> None:
-        self._timeout = (min(CONNECT_TIMEOUT_SECONDS, timeout_seconds), timeout_seconds)
-        self._session = session or requests.Session()
+    def __init__(self, timeout_seconds: float, pool: urllib3.PoolManager | None = None) -> None:
+        self._timeout = urllib3.Timeout(
+            connect=min(CONNECT_TIMEOUT_SECONDS, timeout_seconds), read=timeout_seconds
+        )
+        self._pool = pool or urllib3.PoolManager()
 
     def post(self, url: str, payload: Mapping[str, Any]) -> SlackReply:
         try:
-            response = self._session.post(
+            response = self._pool.request(
+                "POST",
                 url,
-                data=json.dumps(payload, ensure_ascii=False).encode("utf-8"),
+                body=json.dumps(payload, ensure_ascii=False).encode("utf-8"),
                 headers={"Content-Type": "application/json; charset=utf-8"},
                 timeout=self._timeout,
-                allow_redirects=False,
+                retries=False,
+                redirect=False,
             )
-        except requests.Timeout:
-            return SlackReply(status=None, error="timed out")
-        except requests.RequestException as error:
+        # A refused connection is a ConnectTimeoutError to urllib3: it is told apart first.
+        except (NewConnectionError, ProtocolError):
+            return SlackReply(status=None, error=CONNECTION_FAILED)
+        except HttpTimeoutError:
+            return SlackReply(status=None, error=TIMED_OUT)
+        except HTTPError as error:
             return SlackReply(status=None, error=type(error).__name__)
-        with response:
-            status = response.status_code
-            return SlackReply(
-                status=status,
-                retry_after_seconds=_retry_after(response.headers.get("Retry-After")),
-                error=None if 200 <= status < 300 else _error_code(response.text),
-            )
+        status = response.status
+        return SlackReply(
+            status=status,
+            retry_after_seconds=_retry_after(response.headers.get("Retry-After")),
+            error=None
+            if 200 <= status < 300
+            else _error_code(response.data.decode("utf-8", errors="replace")),
+        )
 
 
 def _retry_after(header: str | None) -> float | None:
