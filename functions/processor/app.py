@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime, timedelta
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -22,9 +22,6 @@ from aws_lambda_powertools.utilities.batch import (
     EventType,
     process_partial_response,
 )
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from rootwatch.adapters.audit import DynamoAuditStore
 from rootwatch.adapters.queues import SqsAlertQueue, SqsDeadLetterQueue, SqsSender
 from rootwatch.services.processing import (
@@ -33,6 +30,11 @@ from rootwatch.services.processing import (
     Processor,
     ProcessorSettings,
 )
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 logger = Logger()
 metrics = Metrics()
