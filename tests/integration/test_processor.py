@@ -415,6 +415,68 @@ def test_a_step_that_was_written_though_its_call_failed_is_resumed_not_counted_t
     assert {item["state"] for item in hub.events_of()} == {"done"}
 
 
+# --- source IPs first seen ---------------------------------------------------------------
+
+
+def test_a_source_ip_is_first_seen_for_its_first_incident_only(hub: Hub) -> None:
+    login_with_mfa = variant(
+        sample_event("console-login-with-mfa"),
+        event_id="login-1",
+        at=T0,
+        source_ip=SESSION_IP,
+        account=ACCOUNT,
+    )
+    hub.invoke(login_with_mfa)
+    hub.invoke(
+        variant(
+            sample_event("root-create-access-key-console"),
+            event_id="key-1",
+            at=T0 + timedelta(minutes=10),
+            source_ip=SESSION_IP,
+        )
+    )
+    hub.invoke(login("login-next-week", at=T0 + timedelta(days=7)))
+
+    alerts = hub.alerts()
+    assert [(a["kind"], a["event"]["first_seen_ip"]) for a in alerts] == [
+        ("first", True),
+        ("escalation", True),
+        ("first", False),
+    ]
+    assert alerts[0]["incident"]["incident_id"] != alerts[2]["incident"]["incident_id"]
+    sighting = hub.item(keys.source_ip_key(ACCOUNT, SESSION_IP))
+    assert sighting is not None
+    assert sighting["first_seen"] == keys.iso(T0)
+    (event,) = [item for item in hub.events_of() if item["event_id"] == "login-next-week"]
+    assert sighting["expires_at"] == event["expires_at"]
+
+
+def test_a_source_ip_whose_record_expired_is_first_seen_again(hub: Hub) -> None:
+    hub.dynamodb.put_item(
+        TableName=hub.table,
+        Item={
+            **{
+                name: {"S": value}
+                for name, value in keys.source_ip_key(ACCOUNT, SESSION_IP).items()
+            },
+            "account_id": {"S": ACCOUNT},
+            "source_ip": {"S": SESSION_IP},
+            "first_seen": {"S": "2025-01-01T00:00:00Z"},
+            keys.TTL_ATTRIBUTE: {
+                "N": str(int((datetime.now(UTC) - timedelta(days=1)).timestamp()))
+            },
+        },
+    )
+
+    hub.invoke(login())
+
+    (alert,) = hub.alerts()
+    assert alert["event"]["first_seen_ip"] is True
+    sighting = hub.item(keys.source_ip_key(ACCOUNT, SESSION_IP))
+    assert sighting is not None
+    assert sighting["first_seen"] == keys.iso(T0)
+
+
 # --- AssumeRoot and planned windows through the table ------------------------------------
 
 

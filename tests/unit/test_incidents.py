@@ -16,7 +16,9 @@ from rootwatch.incidents import (
     find_grant,
     flush_pending,
     grant_from,
+    is_first_sighting,
     new_incident_id,
+    sightings_of,
 )
 from rootwatch.model import Severity
 from rootwatch.reader import parse_event
@@ -344,3 +346,94 @@ def test_other_root_activity_belongs_to_its_source_ip() -> None:
     record = parse_event(sample_event("console-login-no-mfa"))
 
     assert actor_of(record, []) == Actor(key="203.0.113.7")
+
+
+# --- source IPs seen for the first time -------------------------------------------------
+
+
+def from_ip(event_id: str, minutes: float, source_ip: str | None) -> IncidentEvent:
+    return IncidentEvent(
+        event_id=event_id,
+        event_time=T0 + timedelta(minutes=minutes),
+        event_name="ListBuckets",
+        region="us-east-1",
+        severity=Severity.HIGH,
+        source_ip=source_ip,
+    )
+
+
+def first_seen_after(
+    current: Incident | None,
+    events: list[IncidentEvent],
+    known: dict[str, datetime],
+    *,
+    now_minutes: float,
+) -> tuple[IncidentStep, dict[str, datetime]]:
+    """A step, and the account's source IPs as the step leaves them."""
+    result = step(current, events, now_minutes=now_minutes)
+    sightings = sightings_of(events, known)
+    return result, {**known, **{s.source_ip: s.first_seen for s in sightings}}
+
+
+def test_an_ip_never_seen_is_first_seen_in_every_message_of_its_incident() -> None:
+    opening, known = first_seen_after(None, [event("e1", 0, Severity.CRITICAL)], {}, now_minutes=0)
+    assert is_first_sighting(ACTOR.key, opening.current, known) is True
+
+    rising, known = first_seen_after(
+        opening.current, [event("e2", 20, Severity.CRITICAL)], known, now_minutes=20
+    )
+
+    assert rising.current.incident_id == opening.current.incident_id
+    assert known == {ACTOR.key: T0}
+    assert is_first_sighting(ACTOR.key, rising.current, known) is True
+
+
+def test_a_new_incident_from_an_ip_seen_last_week_is_not_a_first_sighting() -> None:
+    last_week = {ACTOR.key: T0 - timedelta(days=7)}
+
+    result, known = first_seen_after(
+        None, [event("e1", 0, Severity.CRITICAL)], last_week, now_minutes=0
+    )
+
+    assert known == last_week
+    assert is_first_sighting(ACTOR.key, result.current, known) is False
+
+
+def test_an_ip_seen_in_an_earlier_incident_of_the_same_step_is_not_new_to_the_later_one() -> None:
+    late = event("late", -180, Severity.HIGH)
+    now = event("now", 0, Severity.HIGH)
+
+    result, known = first_seen_after(None, [now, late], {}, now_minutes=0)
+
+    incidents = {incident.incident_id: incident for incident in result.changed}
+    older = incidents[result.incident_of["late"]]
+    newer = incidents[result.incident_of["now"]]
+    assert older.incident_id != newer.incident_id
+    assert known == {ACTOR.key: T0 - timedelta(minutes=180)}
+    assert is_first_sighting(ACTOR.key, older, known) is True
+    assert is_first_sighting(ACTOR.key, newer, known) is False
+
+
+def test_sightings_keep_the_earliest_time_of_each_source() -> None:
+    events = [
+        from_ip("a", 5, "198.51.100.9"),
+        from_ip("b", 1, "198.51.100.9"),
+        from_ip("c", 3, "203.0.113.7"),
+        from_ip("d", 4, None),
+        from_ip("e", 2, "x" * 300),
+    ]
+    known = {"203.0.113.7": T0 + timedelta(minutes=10), "192.0.2.1": T0}
+
+    sightings = sightings_of(events, known)
+
+    assert [(s.source_ip, s.first_seen) for s in sightings] == [
+        ("198.51.100.9", T0 + timedelta(minutes=1)),
+        ("203.0.113.7", T0 + timedelta(minutes=3)),
+    ]
+
+
+def test_an_event_without_a_source_ip_is_neither_first_seen_nor_seen_before() -> None:
+    result = step(None, [from_ip("a", 0, None)], now_minutes=0)
+
+    assert is_first_sighting(None, result.current, {}) is None
+    assert is_first_sighting("", result.current, {}) is None

@@ -25,7 +25,7 @@ from rootwatch.adapters.audit import (
 )
 from rootwatch.adapters.queues import DeadLetter
 from rootwatch.alerts import AccountInfo, Alert
-from rootwatch.incidents import AssumeRootGrant, Incident, IncidentPolicy
+from rootwatch.incidents import AssumeRootGrant, Incident, IncidentPolicy, SourceIpSighting
 from rootwatch.model import PlannedWindow
 from rootwatch.services.processing import (
     InboundMessage,
@@ -52,6 +52,7 @@ class MemoryAuditStore:
         self.incidents: dict[str, Incident] = {}
         self.accounts: dict[str, AccountContext] = {}
         self.grants: list[AssumeRootGrant] = []
+        self.source_ips: dict[tuple[str, str], SourceIpSighting] = {}
         self.conflicts_to_raise = 0
         self.account_reads = 0
 
@@ -84,7 +85,12 @@ class MemoryAuditStore:
         self.account_reads += 1
         context = self.accounts.get(account_id, AccountContext(AccountInfo(account_id)))
         grants = tuple(g for g in self.grants if g.target_account_id == account_id)
-        return dataclasses.replace(context, grants=context.grants + grants)
+        source_ips = tuple(
+            sighting for (account, _), sighting in self.source_ips.items() if account == account_id
+        )
+        return dataclasses.replace(
+            context, grants=context.grants + grants, source_ips=context.source_ips + source_ips
+        )
 
     def load_open_incident(self, account_id: str, actor: str) -> OpenIncident:
         incident, version = self.pointers.get((account_id, actor), (None, 0))
@@ -110,6 +116,8 @@ class MemoryAuditStore:
             self.events[event.event_id] = stored[event.event_id] = event
             self.outcomes[event.event_id] = outcome
         self.grants.extend(step.grants)
+        for sighting in step.source_ips:
+            self.source_ips[(step.account_id, sighting.source_ip)] = sighting
         return stored
 
     def finish_events(self, events: Sequence[StoredEvent], *, now: datetime) -> None:
@@ -375,7 +383,7 @@ def test_a_large_batch_of_one_actor_is_written_in_steps_that_add_up_to_one_incid
 
     assert report.failures == {}
     ((incident, version),) = store.pointers.values()
-    assert version == 3
+    assert version == 4
     assert incident.event_count == 75
     assert [alert.kind for alert in queues.alerts] == ["first"]
     assert queues.alerts[0].event is not None
@@ -403,8 +411,90 @@ def test_when_a_later_step_fails_the_written_steps_stand_and_their_alerts_go_out
 
     report = processor(store, queues).process(messages(*burst))
 
-    assert sorted(report.failures) == [f"m{n}" for n in range(30, 40)]
+    assert sorted(report.failures) == [f"m{n}" for n in range(24, 40)]
     assert [alert.kind for alert in queues.alerts] == ["first"]
     assert store.events["e000"].state == "done"
     assert store.events["e035"].state == "claimed"
     assert store.events["e035"].lease_until == datetime.fromtimestamp(0, UTC)
+
+
+def test_an_ip_new_to_the_account_is_first_seen_until_its_incident_ends(
+    store: MemoryAuditStore, queues: MemoryQueues
+) -> None:
+    account = "111122223333"
+    start = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+    login = variant(
+        sample_event("console-login-with-mfa"),
+        event_id="login",
+        at=start,
+        account=account,
+        source_ip="203.0.113.7",
+    )
+    key = variant(
+        sample_event("root-create-access-key-console"),
+        event_id="key",
+        at=start + timedelta(minutes=10),
+        account=account,
+        source_ip="203.0.113.7",
+    )
+    next_week = variant(login, event_id="login-next-week", at=start + timedelta(days=7))
+
+    processor(store, queues).process(messages(login))
+    processor(store, queues).process(messages(key))
+    processor(store, queues).process(messages(next_week))
+
+    first, escalation, later = queues.alerts
+    assert (first.kind, escalation.kind, later.kind) == ("first", "escalation", "first")
+    assert first.incident is not None and later.incident is not None
+    assert first.incident.incident_id != later.incident.incident_id
+    assert [alert.event.first_seen_ip for alert in queues.alerts if alert.event] == [
+        True,
+        True,
+        False,
+    ]
+    assert store.source_ips[(account, "203.0.113.7")] == SourceIpSighting("203.0.113.7", start)
+
+
+def test_an_ip_seen_in_an_assume_root_session_is_not_new_to_its_account(
+    store: MemoryAuditStore, queues: MemoryQueues
+) -> None:
+    session = sample_event("assumed-root-delete-bucket-policy")
+    session_ip = session["detail"]["sourceIPAddress"]
+    later_login = variant(
+        sample_event("console-login-no-mfa"),
+        account="444455556666",
+        source_ip=session_ip,
+        at=datetime.fromisoformat(session["detail"]["eventTime"]) + timedelta(hours=3),
+    )
+
+    processor(store, queues).process(messages(session, later_login))
+
+    (alert,) = queues.alerts
+    assert alert.event is not None
+    assert (alert.event.event_name, alert.event.first_seen_ip) == ("ConsoleLogin", False)
+
+
+def test_each_step_records_the_source_ips_of_its_events(
+    store: MemoryAuditStore, queues: MemoryQueues, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base = sample_event("root-console-describe-instances")
+    start = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+    burst = [
+        variant(base, event_id=f"e{n:02}", at=start + timedelta(seconds=n), source_ip="192.0.2.1")
+        for n in range(30)
+    ]
+    written: list[IncidentStepWrite] = []
+    real_apply = store.apply_step
+
+    def recording(step: IncidentStepWrite) -> dict[str, StoredEvent]:
+        written.append(step)
+        return real_apply(step)
+
+    monkeypatch.setattr(store, "apply_step", recording)
+
+    processor(store, queues).process(messages(*burst))
+
+    assert [step.source_ips for step in written] == [
+        (SourceIpSighting("192.0.2.1", start),),
+        (SourceIpSighting("192.0.2.1", start),),
+    ]

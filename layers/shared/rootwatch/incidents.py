@@ -17,6 +17,11 @@ Each incident gets at most one message per step, so a batch that opens an incide
 medium event and a critical one yields one "first" alert at critical, not two messages.
 Alert ids are `<incident>:<kind>:<n>` (n counts the incident's messages), so the same step,
 replayed after a crash, maps to the same delivery records.
+
+A source IP is "first seen" in an incident when the account has no root activity from it
+before the incident opened (as far back as the audit log keeps): every message of that
+incident says so, and a later incident from the same IP says it was seen before. Each
+account keeps, per source IP, when it was first seen (`SourceIpSighting`).
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
 from rootwatch.alerts import TimelineEntry
 from rootwatch.keys import iso
@@ -42,6 +47,9 @@ ASSUME_ROOT_SESSION_LIMIT = timedelta(seconds=900)
 TIMELINE_HEAD = 10
 TIMELINE_TAIL = 15
 INCIDENT_ID_LENGTH = 12
+# CloudTrail's sourceIPAddress is an address or an AWS service's name; anything longer is
+# not remembered as a source.
+SOURCE_IP_LIMIT = 256
 UNKNOWN_ACTOR = "unknown"
 UNATTRIBUTED_SESSION_PREFIX = "assumed-root:"
 
@@ -121,6 +129,14 @@ class Incident:
 
     def closes_at(self, window: timedelta) -> datetime:
         return self.last_seen + window
+
+
+@dataclass(frozen=True, slots=True)
+class SourceIpSighting:
+    """When root activity from a source IP was first seen in an account."""
+
+    source_ip: str
+    first_seen: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,6 +292,44 @@ def advance(
         opened=tuple(opened),
         decisions=tuple(decisions),
     )
+
+
+def sightings_of(
+    events: Iterable[IncidentEvent], known: Mapping[str, datetime]
+) -> tuple[SourceIpSighting, ...]:
+    """The source IPs of `events`, each first seen at the earlier of its known first sighting
+    (`known`: source IP to first seen, for the account) and its earliest event here."""
+    first_seen: dict[str, datetime] = {}
+    for event in events:
+        source_ip = event.source_ip
+        if not remembered_source(source_ip):
+            continue
+        earlier = first_seen.get(source_ip, known.get(source_ip))
+        first_seen[source_ip] = (
+            event.event_time if earlier is None else min(earlier, event.event_time)
+        )
+    return tuple(
+        SourceIpSighting(source_ip, moment) for source_ip, moment in sorted(first_seen.items())
+    )
+
+
+def is_first_sighting(
+    source_ip: str | None, incident: Incident, known: Mapping[str, datetime]
+) -> bool | None:
+    """Whether `source_ip` was first seen for the account in `incident` (None: not known).
+
+    `known` maps the account's source IPs to their first sighting, the incident's own
+    events included (`sightings_of`).
+    """
+    if not remembered_source(source_ip):
+        return None
+    first_seen = known.get(source_ip)
+    return first_seen is None or first_seen >= incident.opened_at
+
+
+def remembered_source(source_ip: str | None) -> TypeGuard[str]:
+    """Whether an account keeps track of this source (a present, bounded value)."""
+    return source_ip is not None and 0 < len(source_ip) <= SOURCE_IP_LIMIT
 
 
 def flush_pending(

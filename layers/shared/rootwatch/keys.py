@@ -12,6 +12,9 @@ every listing the command line offers is a Query, never a Scan:
 - AssumeRoot session granted on an account: `ACCOUNT#<target acct>` / `ASSUMEROOT#<session>`
   (session = the temporary access key id, else the AssumeRoot event id; who called
   AssumeRoot, read with the account's entry in one Query; expires after a day; no index).
+- source IP seen in an account: `ACCOUNT#<acct>` / `SOURCEIP#<ip>` (when root activity
+  from it was first seen; read with the account's entry in one Query; expires a retention
+  after it was last seen, as the events from it do; no index).
 - spoke: `SPOKE#<acct>#<region>` / `SPOKE`; gsi1 `SPOKES#ACCOUNT#<acct>` / `<region>`;
   gsi2 `SPOKES` / `<last heartbeat>#<acct>#<region>` (stalest first).
 - account entry: `ACCOUNT#<acct>` / `ACCOUNT`; gsi2 `ACCOUNTS` / `<acct>`.
@@ -141,6 +144,10 @@ def actor_key(account_id: str, actor: str) -> dict[str, str]:
 
 def assumed_root_key(account_id: str, session_id: str) -> dict[str, str]:
     return {PK: f"ACCOUNT#{account_id}", SK: f"ASSUMEROOT#{session_id}"}
+
+
+def source_ip_key(account_id: str, source_ip: str) -> dict[str, str]:
+    return {PK: f"ACCOUNT#{account_id}", SK: f"SOURCEIP#{source_ip}"}
 
 
 def spoke_key(account_id: str, region: str) -> dict[str, str]:

@@ -27,6 +27,9 @@ Item layouts (keys from `rootwatch.keys`; times are `keys.iso` strings unless no
 - AssumeRoot session, `assumed_root_key`: `caller`, `caller_account_id`,
   `target_account_id`, `session_id`, `access_key_id`, `issued_at`, `session_ends_at`,
   `event_id`.
+- source IP of an account, `source_ip_key`: `account_id`, `source_ip`, `first_seen` (the
+  earliest root activity from it that is still kept), written with each step that has
+  events from it, so it expires when the last of those events does.
 
 Every item written here carries `expires_at` (epoch seconds), the table's TTL attribute.
 """
@@ -47,7 +50,7 @@ from botocore.exceptions import ClientError
 from rootwatch import keys
 from rootwatch.adapters.accounts import account_info
 from rootwatch.alerts import AccountInfo, Alert, TimelineEntry
-from rootwatch.incidents import AssumeRootGrant, Incident
+from rootwatch.incidents import AssumeRootGrant, Incident, SourceIpSighting
 from rootwatch.model import PlannedWindow, Severity
 
 if TYPE_CHECKING:
@@ -115,11 +118,13 @@ class ClaimResult:
 
 @dataclass(frozen=True, slots=True)
 class AccountContext:
-    """An account's entry, planned windows and the AssumeRoot sessions granted on it."""
+    """An account's entry, planned windows, AssumeRoot sessions granted on it and the source
+    IPs its root activity came from."""
 
     account: AccountInfo
     windows: tuple[PlannedWindow, ...] = ()
     grants: tuple[AssumeRootGrant, ...] = ()
+    source_ips: tuple[SourceIpSighting, ...] = ()
 
     def window_at(self, moment: datetime) -> PlannedWindow | None:
         covering = [window for window in self.windows if window.covers(moment)]
@@ -164,7 +169,8 @@ class EventOutcome:
 
 @dataclass(frozen=True, slots=True)
 class IncidentStepWrite:
-    """One actor's step: its pointer, the incidents it changed, its events, its grants."""
+    """One actor's step: its pointer, the incidents it changed, its events, its grants and
+    the source IPs of its events."""
 
     account_id: str
     actor: str
@@ -178,6 +184,7 @@ class IncidentStepWrite:
     now: datetime
     retention: timedelta
     claimed_by: str
+    source_ips: tuple[SourceIpSighting, ...] = ()
 
 
 class AuditStore(Protocol):
@@ -283,23 +290,30 @@ class DynamoAuditStore:
         entry: Mapping[str, Any] | None = None
         windows: list[PlannedWindow] = []
         grants: list[AssumeRootGrant] = []
+        source_ips: list[SourceIpSighting] = []
         for item in items:
             sort_key = str(item.get(keys.SK, ""))
+            # TTL deletes an expired item only some time later: read it as gone.
+            live = _int(item.get(keys.TTL_ATTRIBUTE), 0) > now.timestamp()
             if sort_key == keys.account_key(account_id)[keys.SK]:
                 entry = item
             elif sort_key.startswith("EXPECT#"):
                 window = _window(account_id, item)
                 if window is not None:
                     windows.append(window)
-            elif (
-                sort_key.startswith("ASSUMEROOT#")
-                and _int(item.get(keys.TTL_ATTRIBUTE), 0) > now.timestamp()
-            ):
+            elif sort_key.startswith("ASSUMEROOT#") and live:
                 grant = _grant(item)
                 if grant is not None:
                     grants.append(grant)
+            elif sort_key.startswith("SOURCEIP#") and live:
+                sighting = _sighting(item)
+                if sighting is not None:
+                    source_ips.append(sighting)
         return AccountContext(
-            account=account_info(account_id, entry), windows=tuple(windows), grants=tuple(grants)
+            account=account_info(account_id, entry),
+            windows=tuple(windows),
+            grants=tuple(grants),
+            source_ips=tuple(source_ips),
         )
 
     def load_open_incident(self, account_id: str, actor: str) -> OpenIncident:
@@ -393,6 +407,15 @@ class DynamoAuditStore:
                     }
                 }
             )
+        for sighting in step.source_ips:
+            source_ip_item = {
+                **keys.source_ip_key(step.account_id, sighting.source_ip),
+                "account_id": step.account_id,
+                "source_ip": sighting.source_ip,
+                "first_seen": keys.iso(sighting.first_seen),
+                keys.TTL_ATTRIBUTE: expires_at,
+            }
+            actions.append({"Put": {"TableName": self._table, "Item": self._item(source_ip_item)}})
         if len(actions) > TRANSACTION_LIMIT:
             raise ValueError(f"a step of {len(actions)} writes exceeds one transaction")
         try:
@@ -638,6 +661,15 @@ def _grant(item: Mapping[str, Any]) -> AssumeRootGrant | None:
             event_id=str(item["event_id"]),
             access_key_id=_text(item.get("access_key_id")),
             caller_account_id=_text(item.get("caller_account_id")),
+        )
+    except (KeyError, ValueError):
+        return None
+
+
+def _sighting(item: Mapping[str, Any]) -> SourceIpSighting | None:
+    try:
+        return SourceIpSighting(
+            source_ip=str(item["source_ip"]), first_seen=_parse_time(item["first_seen"])
         )
     except (KeyError, ValueError):
         return None

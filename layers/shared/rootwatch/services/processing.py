@@ -9,12 +9,14 @@ For one batch:
    stored item). A stored event that is done is a duplicate and changes nothing; one
    whose claimer died (its lease is past) is taken over and finished, so an event that
    crashed between its write and its alert still alerts.
-3. Read each account's entry, planned windows and AssumeRoot sessions (one Query), classify
-   with the planned window covering each event, and attribute AssumeRoot sessions.
+3. Read each account's entry, planned windows, AssumeRoot sessions and known source IPs
+   (one Query), classify with the planned window covering each event, and attribute
+   AssumeRoot sessions.
 4. Per actor (account and source IP, or AssumeRoot caller), add the events to the actor's
-   incident and decide what alerts; write pointer, incidents and events in one
-   transaction, conditional on the pointer's version. An event that owes an alert is
-   stored as `alerting` with the alert, the others as `done`.
+   incident and decide what alerts, and whether its source IP is new to the account;
+   write pointer, incidents, events and source IPs in one transaction, conditional on the
+   pointer's version. An event that owes an alert is stored as `alerting` with the alert,
+   the others as `done`.
 5. Enqueue the alerts in batches, then mark their events done; an event is never done
    before its alert is on the queue.
 
@@ -56,6 +58,8 @@ from rootwatch.incidents import (
     actor_of,
     advance,
     grant_from,
+    is_first_sighting,
+    sightings_of,
 )
 from rootwatch.keys import iso
 from rootwatch.model import Classification, CloudTrailRecord
@@ -64,8 +68,9 @@ from rootwatch.reader import RecordError, parse_event
 logger = Logger(child=True)
 
 TRUSTED_SOURCE_PREFIX = "aws."
-# Events per transaction: each brings at most its event, an incident and a grant.
-STEP_EVENTS = 30
+# Events per transaction: each brings at most its event, an incident, a grant and its source
+# IP; with the pointer, 24 x 4 + 1 writes stay within TransactWriteItems' 100.
+STEP_EVENTS = 24
 STEP_ATTEMPTS = 5
 # Without an invocation deadline (a direct call), a claim is held this long at most.
 DEFAULT_LEASE = timedelta(minutes=15)
@@ -181,6 +186,8 @@ class _BatchRun:
         self._claimer = uuid.uuid4().hex
         self._report = BatchReport()
         self._to_release: list[StoredEvent] = []
+        # Per account: each source IP's first sighting, as stored and as this batch shows it.
+        self._source_ips: dict[str, dict[str, datetime]] = {}
 
     def process(self, messages: Sequence[InboundMessage]) -> BatchReport:
         self._report.received = len(messages)
@@ -359,16 +366,28 @@ class _BatchRun:
                 continue
             prepared = self._prepare(candidate, account_context, grants)
             groups[(candidate.record.account_id, prepared.actor.key)].append(prepared)
+        self._note_source_ips(groups)
         pending: list[_PendingAlert] = []
         for (account_id, _actor), events in sorted(groups.items()):
             pending.extend(self._record_actor(contexts[account_id], events))
         return pending
 
+    def _note_source_ips(self, groups: Mapping[tuple[str, str], Sequence[_Prepared]]) -> None:
+        """Add the batch's source IPs to their accounts' known ones, whichever actor's events
+        show them, so that what an alert says does not depend on the order actors go in."""
+        by_account: dict[str, list[IncidentEvent]] = defaultdict(list)
+        for (account_id, _actor), prepared in groups.items():
+            by_account[account_id].extend(_incident_event(event) for event in prepared)
+        for account_id, incident_events in by_account.items():
+            known = self._source_ips.setdefault(account_id, {})
+            for sighting in sightings_of(incident_events, known):
+                known[sighting.source_ip] = sighting.first_seen
+
     def _load_accounts(self, fresh: Sequence[_Candidate]) -> dict[str, AccountContext]:
         contexts: dict[str, AccountContext] = {}
         for account_id in sorted({candidate.record.account_id for candidate in fresh}):
             try:
-                contexts[account_id] = self._store.load_account(account_id, now=self._now)
+                context = self._store.load_account(account_id, now=self._now)
             except Exception:
                 logger.exception(
                     "Reading an account entry failed", extra={"account_id": account_id}
@@ -377,6 +396,11 @@ class _BatchRun:
                     if candidate.record.account_id == account_id and candidate.stored:
                         self._fail(candidate.message_ids, "reading the account entry failed")
                         self._to_release.append(candidate.stored)
+                continue
+            contexts[account_id] = context
+            self._source_ips[account_id] = {
+                sighting.source_ip: sighting.first_seen for sighting in context.source_ips
+            }
         return contexts
 
     def _prepare(
@@ -429,12 +453,15 @@ class _BatchRun:
         account = context.account
         actor = events[0].actor
         by_id = {event.record.event_id: event for event in events}
+        incident_events = [_incident_event(event) for event in events]
+        first_seen = self._source_ips.get(account.account_id, {})
+        sightings = sightings_of(incident_events, first_seen)
         for _attempt in range(STEP_ATTEMPTS):
             if pointer is None:
                 pointer = self._store.load_open_incident(account.account_id, actor.key)
             step = advance(
                 pointer.incident,
-                [_incident_event(event) for event in events],
+                incident_events,
                 account_id=account.account_id,
                 actor=actor,
                 now=self._now,
@@ -442,7 +469,7 @@ class _BatchRun:
             )
             alerts = {
                 decision.trigger_event_id: self._alert(
-                    decision, by_id[decision.trigger_event_id], account
+                    decision, by_id[decision.trigger_event_id], account, first_seen
                 )
                 for decision in step.decisions
             }
@@ -462,6 +489,7 @@ class _BatchRun:
                 now=self._now,
                 retention=self._settings.retention,
                 claimed_by=self._claimer,
+                source_ips=sightings,
             )
             try:
                 stored = self._store.apply_step(write)
@@ -481,7 +509,13 @@ class _BatchRun:
             return OpenIncident(incident=step.current, version=pointer.version + 1), pending
         raise ConcurrentUpdateError(f"actor {actor.key} kept changing; giving up for now")
 
-    def _alert(self, decision: AlertDecision, trigger: _Prepared, account: AccountInfo) -> Alert:
+    def _alert(
+        self,
+        decision: AlertDecision,
+        trigger: _Prepared,
+        account: AccountInfo,
+        first_seen: Mapping[str, datetime],
+    ) -> Alert:
         incident = decision.incident
         record = trigger.record
         classification = trigger.classification
@@ -518,6 +552,7 @@ class _BatchRun:
                 outcome=classification.outcome,
                 mfa=classification.mfa,
                 source_ip=record.source_ip,
+                first_seen_ip=is_first_sighting(record.source_ip, incident, first_seen),
                 user_agent=record.user_agent,
                 assumed_root_caller=trigger.actor.assumed_root_caller,
                 invoked_by=classification.invoked_by,
