@@ -145,7 +145,7 @@ class AuditReader:
         `oldest` bounds the month partitions read when no `since` is given (the retention).
         """
         expression = _Expression.empty()
-        above_floor = [s.label for s in Severity if s >= selection.min_severity]
+        above_floor = _labels_at_or_above(selection.min_severity)
         by_severity = len(above_floor) < len(Severity)
         partitions: list[_Partition]
         merge = False
@@ -157,12 +157,9 @@ class AuditReader:
             partitions = [_Partition("gsi3", f"EVENTS#SEVERITY#{label}") for label in above_floor]
             merge = True
         else:
-            partitions = [
-                _Partition("gsi2", f"EVENTS#{month}")
-                for month in months_newest_first(
-                    _newest(selection.until, before, now), selection.since or oldest
-                )
-            ]
+            partitions = _month_partitions(
+                "EVENTS", selection.since, selection.until, before, now=now, oldest=oldest
+            )
         if selection.account_id and selection.incident_id:
             expression.equals("account_id", selection.account_id)
         if by_severity and not merge:
@@ -199,13 +196,10 @@ class AuditReader:
         if selection.account_id:
             partitions = [_Partition("gsi1", f"INCIDENTS#ACCOUNT#{selection.account_id}")]
         else:
-            partitions = [
-                _Partition("gsi2", f"INCIDENTS#{month}")
-                for month in months_newest_first(
-                    _newest(selection.until, before, now), selection.since or oldest
-                )
-            ]
-        above_floor = [s.label for s in Severity if s >= selection.min_severity]
+            partitions = _month_partitions(
+                "INCIDENTS", selection.since, selection.until, before, now=now, oldest=oldest
+            )
+        above_floor = _labels_at_or_above(selection.min_severity)
         if len(above_floor) < len(Severity):
             expression.one_of("severity", above_floor)
         if selection.partner:
@@ -257,18 +251,7 @@ class AuditReader:
     def accounts(self) -> list[dict[str, Any]]:
         """Every account entry, by account id."""
         # The listing partition is shared by every entry; the account only shapes the sort key.
-        partition = _Partition("gsi2", keys.account_index_keys("")["gsi2pk"])
-        return list(
-            self._stream(
-                partition,
-                expression=_Expression.empty(),
-                attributes=None,
-                lower=None,
-                upper=None,
-                page_limit=None,
-                newest_first=False,
-            )
-        )
+        return self._all(_Partition("gsi2", keys.account_index_keys("")["gsi2pk"]))
 
     def account(self, account_id: str) -> dict[str, Any] | None:
         return self._get(keys.account_key(account_id))
@@ -280,34 +263,16 @@ class AuditReader:
         expression = _Expression.empty()
         if account_id:
             expression.equals("account_id", account_id)
-        partition = _Partition("gsi2", "EXPECTS")
-        return list(
-            self._stream(
-                partition,
-                expression=expression,
-                attributes=None,
-                lower=keys.iso(ending_after) if ending_after else None,
-                upper=None,
-                page_limit=None,
-                newest_first=False,
-            )
+        return self._all(
+            _Partition("gsi2", "EXPECTS"),
+            expression=expression,
+            lower=keys.iso(ending_after) if ending_after else None,
         )
 
     def window(self, window_id: str) -> dict[str, Any] | None:
         # The lookup partition depends on the id alone; the end time only shapes gsi2.
         lookup = keys.window_index_keys(window_id=window_id, ends_at=_EPOCH)
-        partition = _Partition("gsi3", lookup["gsi3pk"])
-        found = list(
-            self._stream(
-                partition,
-                expression=_Expression.empty(),
-                attributes=None,
-                lower=None,
-                upper=None,
-                page_limit=None,
-                newest_first=False,
-            )
-        )
+        found = self._all(_Partition("gsi3", lookup["gsi3pk"]))
         return found[0] if found else None
 
     def deliveries(self, alert_id: str) -> list[dict[str, Any]]:
@@ -328,6 +293,26 @@ class AuditReader:
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     # plumbing ---------------------------------------------------------------------
+
+    def _all(
+        self,
+        partition: _Partition,
+        *,
+        expression: _Expression | None = None,
+        lower: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Every item of one index partition (from `lower` on, if given), oldest first."""
+        return list(
+            self._stream(
+                partition,
+                expression=expression or _Expression.empty(),
+                attributes=None,
+                lower=lower,
+                upper=None,
+                page_limit=None,
+                newest_first=False,
+            )
+        )
 
     def _page(
         self,
@@ -500,6 +485,24 @@ def parse_stored_time(value: Any) -> datetime:
 
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _labels_at_or_above(floor: Severity) -> list[str]:
+    return [severity.label for severity in Severity if severity >= floor]
+
+
+def _month_partitions(
+    prefix: str,
+    since: datetime | None,
+    until: datetime | None,
+    before: str | None,
+    *,
+    now: datetime,
+    oldest: datetime,
+) -> list[_Partition]:
+    """The gsi2 month partitions a listing's time range can reach, newest first."""
+    months = months_newest_first(_newest(until, before, now), since or oldest)
+    return [_Partition("gsi2", f"{prefix}#{month}") for month in months]
 
 
 def _newest(until: datetime | None, before: str | None, now: datetime) -> datetime:
