@@ -22,19 +22,11 @@ import pytest
 from moto.server import ThreadedMotoServer
 from rootwatch import naming
 
+from tests.support.stacks import HUB_BUS_STACK
+
 ROOT = Path(__file__).resolve().parents[2]
 ROOTWATCH = Path(sys.executable).parent / "rootwatch"
 HUB_BUS_ARN = "arn:aws:events:us-east-1:123456789012:event-bus/rootwatch-hub"
-HUB_STUB = """
-Resources:
-  Bus:
-    Type: AWS::Events::EventBus
-    Properties:
-      Name: rootwatch-hub
-Outputs:
-  EventBusArn:
-    Value: !GetAtt Bus.Arn
-"""
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +111,7 @@ def test_dry_run_prints_one_sam_deploy_per_enabled_region(aws: str, tmp_path: Pa
 
 def test_hub_bus_arn_is_read_from_the_hub_stack(aws: str) -> None:
     cloudformation = client(aws, "cloudformation", "eu-west-1")
-    cloudformation.create_stack(StackName="rootwatch-hub", TemplateBody=HUB_STUB)
+    cloudformation.create_stack(StackName="rootwatch-hub", TemplateBody=HUB_BUS_STACK)
     bus_arn = client(aws, "events", "eu-west-1").describe_event_bus(Name="rootwatch-hub")["Arn"]
     result = rootwatch(
         "deploy",

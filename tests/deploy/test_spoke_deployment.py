@@ -26,6 +26,8 @@ from rootwatch.deploy.spokes import (
     summarize,
 )
 
+from tests.support.stacks import HUB_BUS_STACK
+
 ROOT = Path(__file__).resolve().parents[2]
 HUB_BUS_ARN = "arn:aws:events:us-east-1:444455556666:event-bus/rootwatch-hub"
 
@@ -248,22 +250,11 @@ def test_enabled_regions_leave_out_regions_not_opted_in() -> None:
 
 # --- the hub stack -------------------------------------------------------------------------
 
-HUB_STUB = """
-Resources:
-  Bus:
-    Type: AWS::Events::EventBus
-    Properties:
-      Name: rootwatch-hub
-Outputs:
-  EventBusArn:
-    Value: !GetAtt Bus.Arn
-"""
-
 
 def test_hub_bus_arn_comes_from_the_hub_stacks_output() -> None:
     with mock_aws():
         cloudformation = boto3.client("cloudformation", region_name="eu-west-1")
-        cloudformation.create_stack(StackName="rootwatch-hub", TemplateBody=HUB_STUB)
+        cloudformation.create_stack(StackName="rootwatch-hub", TemplateBody=HUB_BUS_STACK)
         arn = hub_bus_arn_from_stack(cloudformation, "rootwatch-hub")
         assert (
             arn
@@ -271,7 +262,7 @@ def test_hub_bus_arn_comes_from_the_hub_stacks_output() -> None:
                 Name="rootwatch-hub"
             )["Arn"]
         )
-        no_output = HUB_STUB.split("Outputs:", maxsplit=1)[0].replace("rootwatch-hub", "other")
+        no_output = HUB_BUS_STACK.split("Outputs:", maxsplit=1)[0].replace("rootwatch-hub", "other")
         cloudformation.create_stack(StackName="not-a-hub", TemplateBody=no_output)
         with pytest.raises(HubStackError, match="has no output EventBusArn"):
             hub_bus_arn_from_stack(cloudformation, "not-a-hub")
