@@ -21,7 +21,9 @@ from bench.calls import OUTSIDE, ApiCallCounter, CallCounts, current_caller
 from bench.imports import (
     Handler,
     ImportMeasurementError,
+    ImportSample,
     ImportTimes,
+    best,
     direct_imports,
     distribution_closure,
     heaviest_imports,
@@ -300,7 +302,9 @@ def test_time_import_runs_a_fresh_interpreter_in_the_functions_environment(
         """
     )
     handler = _handler(tmp_path / "sample", source, TABLE_NAME="audit")
-    assert time_import(handler, "app", layer_path=[]) > 0
+    sample = time_import(handler, "app", layer_path=[])
+    assert sample.wall > 0
+    assert sample.cpu > 0
 
 
 def test_a_module_that_fails_to_import_is_an_error(tmp_path: Path) -> None:
@@ -347,8 +351,12 @@ def test_call_goals_hold_at_their_limits_and_fail_beyond() -> None:
 
 def test_import_goal_is_the_ratio_to_boto3() -> None:
     times = ImportTimes(
-        baseline=0.200,
-        handlers={"processor": 0.300, "notifier": 0.3006, "heartbeat": 0.220},
+        baseline=ImportSample(wall=0.200, cpu=0.100),
+        handlers={
+            "processor": ImportSample(wall=0.300, cpu=0.200),
+            "notifier": ImportSample(wall=0.3006, cpu=0.120),
+            "heartbeat": ImportSample(wall=0.220, cpu=0.110),
+        },
         runs=7,
     )
     goals = {goal.description.split()[0]: goal for goal in hub.evaluate(None, times)}
@@ -357,6 +365,13 @@ def test_import_goal_is_the_ratio_to_boto3() -> None:
     # Shown with the decimals it takes to see why it failed.
     assert goals["notifier"].holds is False
     assert goals["notifier"].measured == "1.503x"
+    # CPU time is shown, the wall clock is judged.
+    assert times.cpu_ratio("processor") == pytest.approx(2.0)
+
+
+def test_best_is_the_least_of_each_measure() -> None:
+    samples = [ImportSample(wall=0.3, cpu=0.2), ImportSample(wall=0.25, cpu=0.24)]
+    assert best(samples) == ImportSample(wall=0.25, cpu=0.2)
 
 
 def test_hub_is_a_section_of_make_bench() -> None:
