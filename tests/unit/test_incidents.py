@@ -420,7 +420,8 @@ def test_sightings_keep_the_earliest_time_of_each_source() -> None:
         from_ip("b", 1, "198.51.100.9"),
         from_ip("c", 3, "203.0.113.7"),
         from_ip("d", 4, None),
-        from_ip("e", 2, "x" * 300),
+        from_ip("e", 2, "cloudformation.amazonaws.com"),
+        from_ip("f", 2, "AWS Internal"),
     ]
     known = {"203.0.113.7": T0 + timedelta(minutes=10), "192.0.2.1": T0}
 
@@ -432,8 +433,19 @@ def test_sightings_keep_the_earliest_time_of_each_source() -> None:
     ]
 
 
-def test_an_event_without_a_source_ip_is_neither_first_seen_nor_seen_before() -> None:
-    result = step(None, [from_ip("a", 0, None)], now_minutes=0)
+@pytest.mark.parametrize(
+    "source", [None, "", "cloudformation.amazonaws.com", "AWS Internal", "1" * 80]
+)
+def test_a_source_that_is_no_ip_address_is_neither_first_seen_nor_seen_before(
+    source: str | None,
+) -> None:
+    result = step(None, [from_ip("a", 0, source)], now_minutes=0)
 
-    assert is_first_sighting(None, result.current, {}) is None
-    assert is_first_sighting("", result.current, {}) is None
+    assert sightings_of([from_ip("a", 0, source)], {}) == ()
+    assert is_first_sighting(source, result.current, {}) is None
+
+
+def test_ipv6_sources_are_remembered() -> None:
+    result = step(None, [from_ip("a", 0, "2001:db8::7")], now_minutes=0)
+
+    assert is_first_sighting("2001:db8::7", result.current, {"2001:db8::7": T0}) is True

@@ -21,12 +21,15 @@ replayed after a crash, maps to the same delivery records.
 A source IP is "first seen" in an incident when the account has no root activity from it
 before the incident opened (as far back as the audit log keeps): every message of that
 incident says so, and a later incident from the same IP says it was seen before. Each
-account keeps, per source IP, when it was first seen (`SourceIpSighting`).
+account keeps, per source IP, when it was first seen (`SourceIpSighting`). Only IP
+addresses count: where CloudTrail names an AWS service acting for root instead (or
+`AWS Internal`), nothing is said.
 """
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -47,9 +50,8 @@ ASSUME_ROOT_SESSION_LIMIT = timedelta(seconds=900)
 TIMELINE_HEAD = 10
 TIMELINE_TAIL = 15
 INCIDENT_ID_LENGTH = 12
-# CloudTrail's sourceIPAddress is an address or an AWS service's name; anything longer is
-# not remembered as a source.
-SOURCE_IP_LIMIT = 256
+# The longest IP address text kept (IPv6 with a zone index); it is part of a key.
+SOURCE_IP_LIMIT = 64
 UNKNOWN_ACTOR = "unknown"
 UNATTRIBUTED_SESSION_PREFIX = "assumed-root:"
 
@@ -328,8 +330,14 @@ def is_first_sighting(
 
 
 def remembered_source(source_ip: str | None) -> TypeGuard[str]:
-    """Whether an account keeps track of this source (a present, bounded value)."""
-    return source_ip is not None and 0 < len(source_ip) <= SOURCE_IP_LIMIT
+    """Whether an account keeps track of this source: an IP address, not a service's name."""
+    if not source_ip or len(source_ip) > SOURCE_IP_LIMIT:
+        return False
+    try:
+        ipaddress.ip_address(source_ip)
+    except ValueError:
+        return False
+    return True
 
 
 def flush_pending(
