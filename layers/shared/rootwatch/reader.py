@@ -10,6 +10,9 @@ or directories (read recursively, in name order). EventBridge events that are no
 A file is read whole (JSON lines are streamed), so memory is bounded by the largest file.
 A `keep` test on the raw record dicts of a log file lets a caller skip the records it does
 not want before any of them is validated or built: for a scan, that is nearly all of them.
+When the test reads only a record's outline (`OutlineTest`) and msgspec is installed, the
+records of a log file are not even decoded whole unless kept (`rootwatch.outlines`); what is
+read, counted and reported is the same either way.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any, Final
 
@@ -76,6 +80,31 @@ ErrorHandler = Callable[[RecordError], None]
 
 
 @dataclass(frozen=True, slots=True)
+class OutlineTest:
+    """A keep test that reads nothing of a record but its outline, `eventName` and
+    `userIdentity.type` (whether each is there, and its value), and always gives the same
+    answer for the same outline. Given one, a reader tests each record of a log file on its
+    outline and decodes whole only the records kept."""
+
+    test: KeepTest
+
+    def __call__(self, raw: Mapping[str, Any]) -> bool:
+        return self.test(raw)
+
+
+@dataclass(frozen=True, slots=True)
+class SelectedRecords:
+    """Of a log file's `count` records, those a keep test took and those that are not objects
+    (each an error to report), decoded, with their index in the file."""
+
+    count: int
+    items: list[tuple[int, Any]]
+
+
+LogFileSelector = Callable[[bytes], SelectedRecords | None]
+
+
+@dataclass(frozen=True, slots=True)
 class _BadLine:
     reason: str
 
@@ -94,6 +123,7 @@ class Reader:
     ) -> None:
         self._keep = keep
         self._on_error = on_error
+        self._select_log_file = _outline_selector(keep)
         self.files_read = 0
         self.records_read = 0
         self.errors = 0
@@ -111,7 +141,7 @@ class Reader:
         """The records of one file; a file-level error ends this file only."""
         name = os.fspath(path)
         self.files_read += 1
-        documents = _documents(Path(path))
+        documents = _documents(Path(path), self._select_log_file)
         while True:
             try:
                 position, document = next(documents)
@@ -122,6 +152,8 @@ class Reader:
                 return
             if isinstance(document, _BadLine):
                 self._fail(RecordError(document.reason, path=name, position=position))
+            elif isinstance(document, SelectedRecords):
+                yield from self._selected_records(document, name, position)
             else:
                 yield from self._records_in(document, name, position, nested=False)
 
@@ -196,16 +228,23 @@ class Reader:
                 )
             )
             return
-        self.records_read += len(records)
         keep = self._keep
         if keep is None:
-            selected: Iterable[int] = range(len(records))
+            items = list(enumerate(records))
         else:
-            selected = [
-                index for index, raw in enumerate(records) if not isinstance(raw, dict) or keep(raw)
+            items = [
+                (index, raw)
+                for index, raw in enumerate(records)
+                if not isinstance(raw, dict) or keep(raw)
             ]
-        for index in selected:
-            raw = records[index]
+        selected = SelectedRecords(count=len(records), items=items)
+        yield from self._selected_records(selected, path, position)
+
+    def _selected_records(
+        self, selected: SelectedRecords, path: str | None, position: str | None
+    ) -> Iterator[CloudTrailRecord]:
+        self.records_read += selected.count
+        for index, raw in selected.items:
             where = _at(position, f"Records[{index}]")
             if not isinstance(raw, dict):
                 self._fail(
@@ -370,20 +409,45 @@ def _files_under(directory: Path, fail: ErrorHandler) -> list[Path]:
 # --- files to documents -----------------------------------------------------------------------
 
 
-def _documents(path: Path) -> Iterator[tuple[str | None, Any]]:
-    """The JSON documents of a file with their positions (None: the whole file)."""
+def _documents(
+    path: Path, select_log_file: LogFileSelector | None = None
+) -> Iterator[tuple[str | None, Any]]:
+    """The JSON documents of a file with their positions (None: the whole file); a log file
+    that `select_log_file` reads is its `SelectedRecords` instead."""
     if path.name.lower().endswith(_LINE_SUFFIXES):
         yield from _streamed_lines(path)
         return
     data = _read_bytes(path)
     if not data.strip():
         raise RecordError("empty file")
+    if select_log_file is not None:
+        selected = select_log_file(data)
+        if selected is not None:
+            yield None, selected
+            return
     try:
         document = _loads(data)
     except (ValueError, RecursionError) as whole_file_error:
         yield from _lines_of(data, whole_file_error)
         return
     yield None, document
+
+
+def _outline_selector(keep: KeepTest | None) -> LogFileSelector | None:
+    """What selects a log file's records on their outlines for `keep`, if anything can."""
+    if not isinstance(keep, OutlineTest):
+        return None
+    selector_type = _outline_selector_type()
+    return None if selector_type is None else selector_type(keep.test)
+
+
+@cache
+def _outline_selector_type() -> Callable[[KeepTest], LogFileSelector] | None:
+    try:
+        from rootwatch.outlines import OutlineSelector  # noqa: PLC0415 (msgspec)
+    except ImportError:  # the Lambda layer has no msgspec: the plain way reads the same
+        return None
+    return OutlineSelector
 
 
 def _read_bytes(path: Path) -> bytes:

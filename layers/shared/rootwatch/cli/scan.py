@@ -29,7 +29,7 @@ from rootwatch.cli.output import (
 from rootwatch.detection import classify, might_be_kept
 from rootwatch.keys import iso
 from rootwatch.model import Classification, CloudTrailRecord, Severity
-from rootwatch.reader import Reader, RecordError
+from rootwatch.reader import OutlineTest, Reader, RecordError
 
 OUTPUTS: Final = ("jsonl", "table", "csv")
 KEYS: Final = (
@@ -243,7 +243,7 @@ class FileScan:
 
 def scan_file(path: Path) -> FileScan:
     errors: list[RecordError] = []
-    reader = Reader(keep=might_be_kept, on_error=errors.append)
+    reader = Reader(keep=OutlineTest(might_be_kept), on_error=errors.append)
     kept = []
     for record in reader.read_file(path):
         classification = classify(record)
