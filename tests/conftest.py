@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
+from rootwatch.local.server import MotoServer
 from rootwatch.local.transactions import back_up_only_the_items_a_transaction_names
 
 _DUMMY_AWS = {
@@ -30,3 +32,10 @@ for _variable in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE
 def _dummy_aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in _DUMMY_AWS.items():
         monkeypatch.setenv(name, value)
+
+
+@pytest.fixture(scope="module")
+def moto_server() -> Iterator[MotoServer]:
+    """moto's server on loopback (`rootwatch.local.server`), one per test module."""
+    with MotoServer() as server:
+        yield server

@@ -27,16 +27,12 @@ SPOKE_ACCOUNT = "111122223333"
 STACK = "rootwatch-hub"
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[MotoServer]:
-    with MotoServer() as running:
-        yield running
-
-
 @pytest.fixture
-def hub(server: MotoServer) -> Iterator[LocalHub]:
+def hub(moto_server: MotoServer) -> Iterator[LocalHub]:
     """The local hub, found as the stack `rootwatch-hub` (provisioning records it)."""
-    with LocalHub(allowed_account_ids=[SPOKE_ACCOUNT], server=server, stack_name=STACK) as local:
+    with LocalHub(
+        allowed_account_ids=[SPOKE_ACCOUNT], server=moto_server, stack_name=STACK
+    ) as local:
         yield local
 
 

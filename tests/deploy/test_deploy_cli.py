@@ -12,15 +12,13 @@ import shlex
 import socket
 import subprocess
 import sys
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 from rootwatch import naming
+from rootwatch.local.server import MotoServer
 
 from tests.support.stacks import HUB_BUS_STACK
 
@@ -29,25 +27,11 @@ ROOTWATCH = Path(sys.executable).parent / "rootwatch"
 HUB_BUS_ARN = "arn:aws:events:us-east-1:123456789012:event-bus/rootwatch-hub"
 
 
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
-    try:
-        yield url
-    finally:
-        server.stop()
-
-
 @pytest.fixture
-def aws(endpoint: str) -> str:
-    """The server, emptied for each test."""
-    request = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
-    with urllib.request.urlopen(request) as response:
-        assert response.status == 200
-    return endpoint
+def aws(moto_server: MotoServer) -> str:
+    """The module's moto server, emptied for each test."""
+    moto_server.reset()
+    return moto_server.url
 
 
 def client(endpoint: str, service: str, region: str = "us-east-1") -> Any:

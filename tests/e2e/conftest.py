@@ -1,7 +1,8 @@
 """End-to-end tests: the hub of template.yaml on moto's server, driven by the local runner.
 
-One moto server per test module; each test gets a hub provisioned afresh on it. Tests of
-the console script run `rootwatch` as a user does, in its own process (`run_rootwatch`).
+One moto server per test module (`moto_server`); each test gets a hub provisioned afresh on
+it. Tests of the console script run `rootwatch` as a user does, in its own process
+(`run_rootwatch`).
 """
 
 from __future__ import annotations
@@ -46,12 +47,6 @@ def run_rootwatch(
         timeout=PATIENCE_SECONDS,
         check=False,
     )
-
-
-@pytest.fixture(scope="module")
-def moto_server() -> Iterator[MotoServer]:
-    with MotoServer() as server:
-        yield server
 
 
 @pytest.fixture

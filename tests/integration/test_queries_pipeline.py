@@ -27,15 +27,9 @@ REASON = "Close the old payer account"
 CONSOLE_SCRIPT = Path(sys.executable).parent / "rootwatch"
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[MotoServer]:
-    with MotoServer() as running:
-        yield running
-
-
 @pytest.fixture
-def hub(server: MotoServer) -> Iterator[LocalHub]:
-    with LocalHub(allowed_account_ids=[PLANNED, OTHER], server=server) as local:
+def hub(moto_server: MotoServer) -> Iterator[LocalHub]:
+    with LocalHub(allowed_account_ids=[PLANNED, OTHER], server=moto_server) as local:
         yield local
 
 

@@ -1,8 +1,8 @@
-"""A moto server for the module, emptied before each test, and the fixture stack."""
+"""The module's moto server (tests/conftest.py), emptied before each test, and the fixture
+stack."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,12 +17,6 @@ ACCOUNT_ID = "123456789012"
 @pytest.fixture
 def fixture_template() -> Path:
     return FIXTURE_TEMPLATE
-
-
-@pytest.fixture(scope="module")
-def moto_server() -> Iterator[MotoServer]:
-    with MotoServer() as server:
-        yield server
 
 
 @pytest.fixture
