@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,7 +14,7 @@ from rootwatch.adapters.audit import DynamoAuditStore
 from rootwatch.alerts import AccountInfo
 from rootwatch.cli.entries import EntryError, entries_from_csv, entries_from_yaml, plan_import
 
-from tests.support.cli_hub import CliResult, MotoHub, create_hub, run_cli
+from tests.support.cli_hub import MotoHub, create_hub
 
 ACME = "111122223333"
 GLOBEX = "444455556666"
@@ -24,14 +24,6 @@ GLOBEX = "444455556666"
 def hub() -> Iterator[MotoHub]:
     with mock_aws():
         yield create_hub()
-
-
-@pytest.fixture
-def cli(hub: MotoHub, capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
-    def run(*argv: str) -> CliResult:
-        return run_cli(capsys, *argv)
-
-    return run
 
 
 def entries(cli: Any) -> dict[str, dict[str, Any]]:

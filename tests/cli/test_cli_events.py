@@ -21,7 +21,6 @@ from tests.support.cli_hub import (
     create_hub,
     event_item,
     incident_item,
-    run_cli,
 )
 
 ACME = "111122223333"
@@ -115,14 +114,6 @@ def hub() -> Iterator[MotoHub]:
             ]
         )
         yield created
-
-
-@pytest.fixture
-def cli(hub: MotoHub, capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
-    def run(*argv: str) -> CliResult:
-        return run_cli(capsys, *argv)
-
-    return run
 
 
 def expected_ids(keep: Callable[[dict[str, Any]], bool] = lambda _event: True) -> list[str]:

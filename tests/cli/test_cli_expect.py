@@ -3,7 +3,7 @@ their effect on classification (detection) and on messages (the notifier's rende
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,7 +19,7 @@ from rootwatch.reader import parse_record
 from rootwatch.render.email import render_email
 from rootwatch.render.slack import render_slack
 
-from tests.support.cli_hub import CliResult, MotoHub, create_hub, run_cli
+from tests.support.cli_hub import MotoHub, create_hub
 from tests.support.events import sample_event, variant
 
 ACME = "111122223333"
@@ -31,14 +31,6 @@ CALLER = "arn:aws:sts::123456789012:user/moto"
 def hub() -> Iterator[MotoHub]:
     with mock_aws():
         yield create_hub(parameters={"RetentionDays": "30"})
-
-
-@pytest.fixture
-def cli(hub: MotoHub, capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
-    def run(*argv: str) -> CliResult:
-        return run_cli(capsys, *argv)
-
-    return run
 
 
 def record(sample: str, *, at: datetime, account: str = ACME) -> CloudTrailRecord:

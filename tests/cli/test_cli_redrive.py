@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from moto import mock_aws
 from rootwatch.cli.redrive import KEYS, describe_body, failure_reason
 
-from tests.support.cli_hub import CliResult, MotoHub, create_hub, run_cli
+from tests.support.cli_hub import MotoHub, create_hub
 
 ALERT_ID = "3f9c2a7e0b1d:first:1"
 ALERT: dict[str, Any] = {
@@ -59,14 +59,6 @@ def hub() -> Iterator[MotoHub]:
             },
         )
         yield created
-
-
-@pytest.fixture
-def cli(hub: MotoHub, capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
-    def run(*argv: str) -> CliResult:
-        return run_cli(capsys, *argv)
-
-    return run
 
 
 def contents(hub: MotoHub, output: str) -> list[tuple[str, dict[str, str]]]:

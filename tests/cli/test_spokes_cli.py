@@ -3,7 +3,7 @@ heartbeat function writes them, read back as the watchdog reads them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,7 +14,7 @@ from rootwatch.adapters.heartbeats import DynamoHeartbeats
 from rootwatch.adapters.spokes import DynamoSpokes
 from rootwatch.spokes import Heartbeat
 
-from tests.support.cli_hub import ApiCalls, CliResult, MotoHub, create_hub, run_cli
+from tests.support.cli_hub import ApiCalls, MotoHub, create_hub
 
 ACME = "111122223333"
 GLOBEX = "444455556666"
@@ -26,14 +26,6 @@ PARAMETERS = {"HeartbeatIntervalMinutes": "10", "SilentAfterIntervals": "3"}
 def hub() -> Iterator[MotoHub]:
     with mock_aws():
         yield create_hub(parameters=PARAMETERS)
-
-
-@pytest.fixture
-def cli(hub: MotoHub, capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
-    def run(*argv: str) -> CliResult:
-        return run_cli(capsys, *argv)
-
-    return run
 
 
 def beat(hub: MotoHub, account: str, region: str, minutes_ago: int) -> datetime:
