@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -23,6 +23,7 @@ from rootwatch.cli.target import (
 )
 
 if TYPE_CHECKING:
+    from rootwatch.adapters.admin import AuditAdmin
     from rootwatch.cli.entries import ImportedEntry, PlannedChange
     from rootwatch.cli.hub import Hub
 
@@ -204,12 +205,10 @@ def run_remove(args: argparse.Namespace) -> int:
 
 @hub_command
 def run_import(args: argparse.Namespace) -> int:
-    from rootwatch.adapters.admin import EntryUpdate  # noqa: PLC0415 (boto3)
     from rootwatch.cli.entries import (  # noqa: PLC0415
         EntryError,
         ImportedEntry,
         check_field,
-        plan_import,
         read_entries_file,
     )
     from rootwatch.cli.hub import connect  # noqa: PLC0415 (boto3)
@@ -230,21 +229,46 @@ def run_import(args: argparse.Namespace) -> int:
             )
             for entry in imported
         ]
-    existing = hub.reader().accounts()
-    plan = plan_import(imported, existing)
-    if not args.dry_run:
-        admin = hub.admin()
-        changing = [change for change in plan if change.action != "unchanged"]
-        caller = hub.caller_arn() if changing else ""
-        now = datetime.now(UTC)
-        for change in changing:
-            admin.update_account(
-                EntryUpdate(account_id=change.account_id, fields=change.changes),
-                updated_by=caller,
-                now=now,
-            )
+    plan = import_entries(
+        hub.admin(),
+        imported,
+        hub.reader().accounts(),
+        updated_by=hub.caller_arn,
+        now=datetime.now(UTC),
+        dry_run=args.dry_run,
+    )
     _print_plan(plan, output=option(args, "output"), dry_run=args.dry_run)
     return 0
+
+
+def import_entries(
+    admin: AuditAdmin,
+    imported: Sequence[ImportedEntry],
+    existing: Iterable[Mapping[str, Any]],
+    *,
+    updated_by: Callable[[], str],
+    now: datetime,
+    dry_run: bool = False,
+) -> list[PlannedChange]:
+    """Plan an import against the stored entries and, unless a dry run, write the changes.
+
+    `updated_by` names who imports; it is asked only when something changes.
+    """
+    from rootwatch.adapters.admin import EntryUpdate  # noqa: PLC0415 (boto3)
+    from rootwatch.cli.entries import plan_import  # noqa: PLC0415
+
+    plan = plan_import(imported, existing)
+    changing = [change for change in plan if change.action != "unchanged"]
+    if dry_run or not changing:
+        return plan
+    caller = updated_by()
+    for change in changing:
+        admin.update_account(
+            EntryUpdate(account_id=change.account_id, fields=change.changes),
+            updated_by=caller,
+            now=now,
+        )
+    return plan
 
 
 def _organization_entries(hub: Hub) -> list[ImportedEntry]:

@@ -26,8 +26,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="run the hub on this machine (moto) on sample or given events",
         description=(
             "Provision the hub from template.yaml on moto's server on 127.0.0.1, and a spoke "
-            "from spoke/template.yaml in each account and region the events come from; put "
-            "each event on its spoke's default bus, so that the spoke's rules forward it to "
+            "from spoke/template.yaml in each account and region the events come from; import "
+            "the account entries (names, partners, their own Slack channels) beside the events; "
+            "put each event on its spoke's default bus, so that the spoke's rules forward it to "
             "the hub bus; run the real functions until every queue is empty, with the "
             "spokes' heartbeats and the watchdog; and show the alerts as they read in Slack, "
             "the email sent, the audit log and the spokes. No AWS account and no Docker needed."
@@ -40,6 +41,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=Path,
         help="files or directories of events, in any form `rootwatch scan` reads "
         "(default: the sample events in events/)",
+    )
+    parser.add_argument(
+        "--accounts",
+        action="append",
+        metavar="FILE",
+        type=Path,
+        help="account entries to import first, as `rootwatch accounts import --file` reads "
+        "them (names, partners, Slack secrets, emails, min severity); repeatable "
+        "(default: accounts.yaml, .yml or .csv beside the events, if there is one)",
     )
     parser.add_argument(
         "--out",
@@ -73,6 +83,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     # moto and boto3 take a while to import: only this command pays for them.
+    from rootwatch.cli.entries import EntryError  # noqa: PLC0415
     from rootwatch.local.hub import default_template  # noqa: PLC0415
     from rootwatch.local.provision import ProvisioningError  # noqa: PLC0415
     from rootwatch.local.runner import run_local, use_styles  # noqa: PLC0415
@@ -80,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     from rootwatch.local.template import TemplateError  # noqa: PLC0415
 
     paths: list[Path] = args.events or [default_events()]
-    missing = [str(path) for path in paths if not path.exists()]
+    missing = [str(path) for path in [*paths, *(args.accounts or ())] if not path.exists()]
     if missing:
         raise UsageError(f"no such file or directory: {', '.join(missing)}")
     template: Path = args.template or default_template()
@@ -100,9 +111,12 @@ def run(args: argparse.Namespace) -> int:
             serve=args.serve,
             error_stream=sys.stderr,
             silence=silence,
+            accounts=args.accounts,
         )
     except UnknownSpokeError as error:
         raise UsageError(str(error)) from None
+    except EntryError as error:
+        raise UsageError(f"account entries: {error}") from None
     except (TemplateError, ProvisioningError) as error:
         print(f"{_PROGRAM}: cannot provision the hub from {template}: {error}", file=sys.stderr)
         return 1

@@ -1,14 +1,16 @@
 """The whole `rootwatch local` run: input events through the hub, then what came out.
 
-`run_local` reads the inputs, starts a `LocalHub` that admits their accounts and, with
-spoke/template.yaml beside the hub template, a spoke per account and region of the input
-(`rootwatch.local.spokes`). It puts every event on its spoke's default bus (without spoke
-template, on the hub bus), drives the functions until the queues are empty, plays the
-spokes' heartbeats of the last few intervals (a silenced spoke sends only the oldest),
-fires the hub's schedules once (the watchdog) and drains again. It returns a
-`LocalRunResult` and, unless told otherwise, prints the alerts as they read in Slack, the
-email sent, the audit log and the spokes as tables, and anything that went wrong (dead
-letters, alarms, function errors). `write_outputs` writes the same as JSON lines files.
+`run_local` reads the inputs and the account entries files beside them (or those given),
+starts a `LocalHub` that admits the inputs' accounts, imports the entries
+(`rootwatch.local.accounts`) and, with spoke/template.yaml beside the hub template, starts
+a spoke per account and region of the input (`rootwatch.local.spokes`). It puts every
+event on its spoke's default bus (without spoke template, on the hub bus), drives the
+functions until the queues are empty, plays the spokes' heartbeats of the last few
+intervals (a silenced spoke sends only the oldest), fires the hub's schedules once (the
+watchdog) and drains again. It returns a `LocalRunResult` and, unless told otherwise,
+prints the alerts as they read in Slack, the email sent, the account entries, the audit
+log and the spokes as tables, and anything that went wrong (dead letters, alarms,
+function errors). `write_outputs` writes the same as JSON lines files.
 """
 
 from __future__ import annotations
@@ -26,8 +28,15 @@ from types import FrameType
 from typing import Any, Final, TextIO
 
 from rootwatch.adapters.spokes import DynamoSpokes
+from rootwatch.cli.accounts import TABLE_COLUMNS as ENTRY_COLUMNS
+from rootwatch.cli.accounts import TABLE_SHRINK as ENTRY_SHRINK
 from rootwatch.cli.output import Column, table_lines, write_jsonl
 from rootwatch.keys import iso
+from rootwatch.local.accounts import (
+    entries_files_beside,
+    import_entries_files,
+    read_entries_files,
+)
 from rootwatch.local.driver import Invocation, SetAside, write_function_logs
 from rootwatch.local.hub import (
     DEFAULT_REGION,
@@ -104,6 +113,9 @@ class LocalRunResult:
     # The spokes the input went through (none without a spoke template), and those silenced.
     spokes: list[dict[str, Any]] = field(default_factory=list)
     silenced: list[str] = field(default_factory=list)
+    # The account entries imported before the events, and the files they came from.
+    accounts: list[dict[str, Any]] = field(default_factory=list)
+    entries_files: list[str] = field(default_factory=list)
 
     @property
     def alarms_firing(self) -> list[AlarmState]:
@@ -196,19 +208,27 @@ def run_local(
     error_stream: TextIO | None = None,
     on_ready: Callable[[LocalHub], None] | None = None,
     silence: Sequence[SilenceRequest] = (),
+    accounts: Sequence[Path] | None = None,
 ) -> LocalRunResult:
     """The `rootwatch local` run; prints to `stream` (and input errors to `error_stream`).
 
-    Raises `UnknownSpokeError` when `silence` names a spoke the input does not come from.
+    `accounts` are account entries files to import before the events; None imports the
+    entries file beside the inputs, if there is one. Raises `UnknownSpokeError` when
+    `silence` names a spoke the input does not come from, and `EntryError` when an entries
+    file cannot be read.
     """
+    entries_files = read_entries_files(
+        entries_files_beside(Path(path) for path in paths) if accounts is None else accounts
+    )
     errors: list[RecordError] = []
     events = list(read_inputs(paths, on_error=errors.append))
     if error_stream is not None:
         for error in errors:
             error_stream.write(f"rootwatch local: skipped input: {error}\n")
-    accounts = allowed_accounts(events)
+    admitted = allowed_accounts(events)
     silenced = silenced_spokes(spokes_of(events, DEFAULT_REGION), silence)
-    with LocalHub(template=template, allowed_account_ids=accounts) as hub:
+    with LocalHub(template=template, allowed_account_ids=admitted) as hub:
+        entries = import_entries_files(hub, entries_files)
         fleet = SpokeFleet.for_hub(hub)
         if fleet is None:
             if silenced:
@@ -219,7 +239,9 @@ def run_local(
         else:
             put, handled = run_through_spokes(hub, fleet, events, silenced=silenced)
         result = collect(hub, put, errors, handled)
-        result.allowed_account_ids = accounts
+        result.allowed_account_ids = admitted
+        result.accounts = entries
+        result.entries_files = [str(entries_file.path) for entries_file in entries_files]
         if fleet is not None:
             result.spokes = spoke_rows(hub, fleet, datetime.now(UTC))
             result.silenced = [f"{account}:{region}" for account, region in sorted(silenced)]
@@ -274,6 +296,8 @@ def write_outputs(result: LocalRunResult, directory: Path) -> None:
     }
     if result.spokes:
         files["spokes.jsonl"] = result.spokes
+    if result.accounts:
+        files["accounts.jsonl"] = result.accounts
     for name, rows in files.items():
         with (directory / name).open("w", encoding="utf-8") as stream:
             write_jsonl(rows, stream)
@@ -307,6 +331,16 @@ def print_result(result: LocalRunResult, hub: LocalHub, stream: TextIO, *, style
         line(f"refused by PutEvents: {event.origin}: {reason}")
     if result.allowed_account_ids:
         line(f"accounts admitted: {', '.join(result.allowed_account_ids)}")
+    if result.accounts:
+        line()
+        line(
+            _heading(
+                f"Account entries · {len(result.accounts)} from {', '.join(result.entries_files)}",
+                styled,
+            )
+        )
+        for text in table_lines(result.accounts, ENTRY_COLUMNS, shrink=ENTRY_SHRINK, width=100):
+            line(text)
     accepted = [post for post in result.slack if post.accepted]
     line()
     line(_heading(f"Slack · {len(accepted)} messages", styled))
