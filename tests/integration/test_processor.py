@@ -334,22 +334,26 @@ class _Crash(BaseException):
     """Stands for the invocation dying (timeout, out of memory): nothing after it runs."""
 
 
-def test_an_invocation_that_dies_between_write_and_enqueue_still_alerts_on_retry(
-    hub: Hub, monkeypatch: pytest.MonkeyPatch
+def die_while_enqueueing(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch, *, remaining_millis: int
 ) -> None:
+    """One invocation of `login()` that dies as it enqueues its alert."""
     from rootwatch.adapters.queues import SqsAlertQueue
-
-    real_send = SqsAlertQueue.send_alerts
 
     def die(self: SqsAlertQueue, alerts: Any) -> set[str]:
         raise _Crash
 
-    monkeypatch.setattr(SqsAlertQueue, "send_alerts", die)
+    with monkeypatch.context() as patched, pytest.raises(_Crash):
+        patched.setattr(SqsAlertQueue, "send_alerts", die)
+        hub.invoke(login(), context=lambda_context(remaining_millis=remaining_millis))
+
+
+def test_an_invocation_that_dies_between_write_and_enqueue_still_alerts_on_retry(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # A context with no time left: its claims have lapsed by the time SQS redelivers.
-    with pytest.raises(_Crash):
-        hub.invoke(login(), context=lambda_context(remaining_millis=0))
+    die_while_enqueueing(hub, monkeypatch, remaining_millis=0)
     assert hub.alerts() == []
-    monkeypatch.setattr(SqsAlertQueue, "send_alerts", real_send)
 
     retried = hub.invoke(login())
     duplicate = hub.invoke(login())
@@ -364,17 +368,7 @@ def test_an_invocation_that_dies_between_write_and_enqueue_still_alerts_on_retry
 def test_an_event_claimed_by_a_live_invocation_is_left_for_a_later_retry(
     hub: Hub, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from rootwatch.adapters.queues import SqsAlertQueue
-
-    real_send = SqsAlertQueue.send_alerts
-
-    def die(self: SqsAlertQueue, alerts: Any) -> set[str]:
-        raise _Crash
-
-    monkeypatch.setattr(SqsAlertQueue, "send_alerts", die)
-    with pytest.raises(_Crash):
-        hub.invoke(login(), context=lambda_context(remaining_millis=600_000))
-    monkeypatch.setattr(SqsAlertQueue, "send_alerts", real_send)
+    die_while_enqueueing(hub, monkeypatch, remaining_millis=600_000)
     batch = sqs_batch(login(), session_call(1))
 
     response = hub.handler.lambda_handler(batch, lambda_context())
