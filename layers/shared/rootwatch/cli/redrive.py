@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
+from rootwatch.adapters.queues import REASON_ATTRIBUTE
 from rootwatch.cli.output import table_cell
 from rootwatch.cli.target import (
     INGEST_DLQ_OUTPUT,
@@ -47,7 +48,7 @@ QUEUES: Final = {
 }
 # Attributes that describe the failure, not the message: they stay behind.
 FAILURE_ATTRIBUTES: Final = frozenset(
-    {"reason", "ERROR_CODE", "ERROR_MESSAGE", "RULE_ARN", "TARGET_ARN"}
+    {REASON_ATTRIBUTE, "ERROR_CODE", "ERROR_MESSAGE", "RULE_ARN", "TARGET_ARN"}
 )
 BATCH: Final = 10
 # Long enough to send a batch on and delete it before SQS shows it to anyone else.
@@ -237,7 +238,7 @@ def failure_reason(attributes: Mapping[str, Any]) -> str:
         found = value.get("StringValue") if isinstance(value, Mapping) else None
         return str(found) if found else None
 
-    reason = text("reason")
+    reason = text(REASON_ATTRIBUTE)
     if reason:
         return reason
     code, message = text("ERROR_CODE"), text("ERROR_MESSAGE")

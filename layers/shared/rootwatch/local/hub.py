@@ -27,6 +27,7 @@ from boto3.dynamodb.types import TypeDeserializer
 from moto.sns.models import sns_backends
 
 from rootwatch import keys
+from rootwatch.adapters.queues import REASON_ATTRIBUTE
 from rootwatch.local.driver import Invocation, LambdaDriver, MetricDatum, SetAside
 from rootwatch.local.inputs import InputEvent, from_value, read_inputs
 from rootwatch.local.provision import ProvisionedStack, provision
@@ -42,7 +43,6 @@ DEFAULT_STACK_NAME: Final = "rootwatch-hub"
 DEFAULT_SLACK_CHANNELS: Final = ("security-alerts",)
 DEFAULT_EMAILS: Final = ("security@example.com",)
 DEFAULT_SES_SENDER: Final = "rootwatch@example.com"
-REASON_ATTRIBUTE: Final = "reason"
 _WEBHOOK_PATH_PREFIX: Final = "/services/local/"
 # Item attributes that only serve the table's keys and the processor's bookkeeping.
 _INTERNAL_ATTRIBUTES: Final = frozenset(
