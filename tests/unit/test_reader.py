@@ -6,6 +6,7 @@ import codecs
 import gzip
 import json
 import pickle
+import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -315,6 +316,67 @@ def test_unusable_files_are_named_with_the_reason(
     (error,) = errors
     assert error.path == str(path)
     assert error.reason.startswith(reason)
+
+
+def gzip_member(content: bytes, **header: Any) -> bytes:
+    """One gzip member; `header` flags: name, comment, extra, header_crc."""
+    flags, fields = 0, b""
+    if "extra" in header:
+        flags |= 4
+        fields += len(header["extra"]).to_bytes(2, "little") + header["extra"]
+    if "name" in header:
+        flags |= 8
+        fields += header["name"] + b"\0"
+    if "comment" in header:
+        flags |= 16
+        fields += header["comment"] + b"\0"
+    start = b"\x1f\x8b\x08" + bytes([flags | (2 if "header_crc" in header else 0)]) + bytes(6)
+    start += fields
+    if "header_crc" in header:
+        start += (zlib.crc32(start) & 0xFFFF).to_bytes(2, "little")
+    deflate = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    body = deflate.compress(content) + deflate.flush()
+    trailer = zlib.crc32(content).to_bytes(4, "little") + len(content).to_bytes(4, "little")
+    return start + body + trailer
+
+
+LOG = json.dumps({"Records": [record("g1")]}).encode()
+MORE = json.dumps({"Records": [record("g2")]}).encode()
+GZIP_FILES = {
+    "one member": gzip.compress(LOG),
+    "named, with comment, extra and header CRC": gzip_member(
+        LOG, name=b"log.json", comment=b"c", extra=b"xy", header_crc=True
+    ),
+    "two members": gzip.compress(LOG[:20]) + gzip.compress(LOG[20:]),
+    "zero padding": gzip.compress(LOG) + bytes(64),
+    "a second log file": gzip.compress(LOG) + gzip.compress(MORE),
+    "garbage after": gzip.compress(LOG) + b"garbage",
+    "truncated": gzip.compress(LOG)[:-9],
+    "wrong CRC": gzip.compress(LOG)[:-8] + bytes(4) + gzip.compress(LOG)[-4:],
+    "wrong length": gzip.compress(LOG)[:-4] + bytes(4),
+    "unknown method": gzip.compress(LOG)[:2] + b"\x07" + gzip.compress(LOG)[3:],
+    "reserved flags": gzip.compress(LOG)[:3] + b"\xe0" + gzip.compress(LOG)[4:],
+    "not deflate": b"\x1f\x8b\x08\x00" + bytes(6) + b"\xff" * 40,
+}
+
+
+@pytest.mark.parametrize("name", GZIP_FILES)
+def test_gzip_files_read_as_the_gzip_module_reads_them(tmp_path: Path, name: str) -> None:
+    content = GZIP_FILES[name]
+    path = tmp_path / "log.json.gz"
+    path.write_bytes(content)
+    records, errors = read_all(path)
+    try:
+        expected = gzip.decompress(content)
+    except (OSError, EOFError, zlib.error) as error:
+        assert records == []
+        assert [e.reason for e in errors] == [f"not a valid gzip file: {error}"]
+        return
+    plain = tmp_path / "log.json"
+    plain.write_bytes(expected)
+    expected_records, expected_errors = read_all(plain)
+    assert records == expected_records
+    assert [e.reason for e in errors] == [e.reason for e in expected_errors]
 
 
 def test_a_truncated_gzip_of_json_lines_keeps_what_was_read(tmp_path: Path) -> None:

@@ -42,6 +42,8 @@ except ImportError:  # pragma: no cover - orjson is a dependency; the fallback k
 INPUT_SUFFIXES: Final = (".json", ".json.gz", ".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")
 _LINE_SUFFIXES: Final = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")
 _GZIP_MAGIC: Final = b"\x1f\x8b"
+# zlib's window size, with a gzip header and trailer around the deflate stream.
+_GZIP_WBITS: Final = 16 + zlib.MAX_WBITS
 # Keys any CloudTrail record has; a JSON object with none of them is something else.
 _RECORD_KEYS: Final = ("eventID", "eventName", "eventSource", "eventTime", "eventVersion")
 # "AWS API Call via CloudTrail", "AWS Console Sign In via CloudTrail", ...
@@ -457,10 +459,23 @@ def _read_bytes(path: Path) -> bytes:
         raise RecordError(f"cannot read: {error.strerror or error}") from None
     if data.startswith(_GZIP_MAGIC):
         try:
-            data = gzip.decompress(data)
+            data = _gunzip(data)
         except (OSError, EOFError, zlib.error) as error:
             raise RecordError(f"not a valid gzip file: {error}") from None
     return data.removeprefix(codecs.BOM_UTF8)
+
+
+def _gunzip(data: bytes) -> bytes:
+    """`gzip.decompress`, without its copies for the usual file of one whole member."""
+    member = zlib.decompressobj(wbits=_GZIP_WBITS)
+    try:
+        content = member.decompress(data)
+    except zlib.error:
+        content = None
+    if content is not None and member.eof and not member.unused_data:
+        return content
+    # Several members, padding or damage: gzip reads them, and says what is wrong.
+    return gzip.decompress(data)
 
 
 def _lines_of(data: bytes, whole_file_error: Exception) -> Iterator[tuple[str | None, Any]]:
