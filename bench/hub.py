@@ -53,7 +53,7 @@ from bench.imports import (
     heaviest_imports,
     import_costs,
     lambda_environment,
-    layer_site,
+    lambda_layout,
     measure_imports,
 )
 from bench.report import Goal, exit_status, format_goals
@@ -100,6 +100,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("pipeline", "imports"),
         help="measure only the pipeline (throughput, calls) or only the handlers' imports",
     )
+    parser.add_argument(
+        "--no-bytecode",
+        action="store_true",
+        help="import from source, as `sam build` deploys the functions and the layer "
+        "(default: with compiled bytecode)",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +141,7 @@ class Measured:
     pipeline: Pipeline | None
     imports: ImportTimes | None
     heaviest: Mapping[str, list[tuple[str, float]]] = field(default_factory=dict)
+    bytecode: bool = True
 
 
 def run(options: argparse.Namespace) -> int:
@@ -158,6 +165,7 @@ def run(options: argparse.Namespace) -> int:
             pipeline=options.only != "imports",
             imports=options.only != "pipeline",
             runs=runs,
+            bytecode=not options.no_bytecode,
         )
     except (MeasurementError, ImportMeasurementError) as error:
         _say(f"bench hub: {error}")
@@ -170,7 +178,7 @@ def run(options: argparse.Namespace) -> int:
         print(format_calls(measured.pipeline))
     if measured.imports is not None:
         print()
-        print(format_imports(measured.imports))
+        print(format_imports(measured.imports, bytecode=measured.bytecode))
     goals = evaluate(measured.pipeline, measured.imports)
     print()
     print(format_goals(goals))
@@ -187,27 +195,42 @@ def run(options: argparse.Namespace) -> int:
     return exit_status(goals)
 
 
-def measure(burst: Burst, warm_up: Burst, *, pipeline: bool, imports: bool, runs: int) -> Measured:
+def measure(
+    burst: Burst,
+    warm_up: Burst,
+    *,
+    pipeline: bool,
+    imports: bool,
+    runs: int,
+    bytecode: bool = True,
+) -> Measured:
     _say("starting the local hub")
     with LocalHub(allowed_account_ids=[*burst.accounts, *warm_up.accounts]) as hub:
         handlers = lambda_handlers(hub)
         import_times = None
         heaviest: dict[str, list[tuple[str, float]]] = {}
         if imports:
-            with (
-                layer_site(LAYER_REQUIREMENTS) as site,
-                tempfile.TemporaryDirectory(prefix="rootwatch-floor-") as scratch,
-            ):
-                layer_path = [LAYER_DIRECTORY, site]
+            with tempfile.TemporaryDirectory(prefix="rootwatch-floor-") as scratch:
                 like = next((h for h in handlers if h.name == PROCESSOR), handlers[0])
                 floor = powertools_floor(Path(scratch), like=like)
-                _say(f"import times, {runs} runs of each handler and of boto3")
-                import_times = measure_imports([*handlers, floor], layer_path=layer_path, runs=runs)
-                for handler in handlers:
-                    if import_times.ratio(handler.name) > IMPORT_RATIO:
-                        heaviest[handler.name] = _heaviest(handler, layer_path)
+                with lambda_layout(
+                    [*handlers, floor],
+                    requirements=LAYER_REQUIREMENTS,
+                    layer_directory=LAYER_DIRECTORY,
+                    bytecode=bytecode,
+                ) as layout:
+                    _say(f"import times, {runs} runs of each handler and of boto3")
+                    import_times = measure_imports(
+                        layout.handlers, layer_path=layout.layer_path, runs=runs
+                    )
+                    for handler in layout.handlers:
+                        over = import_times.ratio(handler.name) > IMPORT_RATIO
+                        if handler.name != FLOOR and over:
+                            heaviest[handler.name] = _heaviest(handler, layout.layer_path)
         measured_pipeline = measure_pipeline(hub, burst, warm_up) if pipeline else None
-    return Measured(pipeline=measured_pipeline, imports=import_times, heaviest=heaviest)
+    return Measured(
+        pipeline=measured_pipeline, imports=import_times, heaviest=heaviest, bytecode=bytecode
+    )
 
 
 def powertools_floor(directory: Path, *, like: Handler) -> Handler:
@@ -460,7 +483,7 @@ def format_calls(pipeline: Pipeline) -> str:
     )
 
 
-def format_imports(imports: ImportTimes) -> str:
+def format_imports(imports: ImportTimes, *, bytecode: bool = True) -> str:
     rows = [
         (
             f"import, fresh interpreter as Lambda runs it (best of {imports.runs})",
@@ -490,10 +513,15 @@ def format_imports(imports: ImportTimes) -> str:
                 f"{imports.cpu_ratio(handler):.2f}",
             )
         )
+    compiled = (
+        "bytecode compiled beforehand"
+        if bytecode
+        else "no bytecode: each import compiles from source, as deployed by sam build"
+    )
     return (
         f"{_table(rows)}\n(python -S with only the layer's distributions, "
         f"{LAYER_REQUIREMENTS.relative_to(ROOT)} and their dependencies, and rootwatch "
-        "importable; bytecode compiled)"
+        f"importable; {compiled})"
     )
 
 

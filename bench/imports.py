@@ -183,6 +183,71 @@ def layer_site(requirements: Path) -> Iterator[Path]:
         yield site
 
 
+@dataclass(frozen=True, slots=True)
+class LambdaLayout:
+    """The handlers as Lambda finds them, and the layer's part of the import path."""
+
+    handlers: list[Handler]
+    layer_path: list[Path]
+
+
+@contextmanager
+def lambda_layout(
+    handlers: Sequence[Handler],
+    *,
+    requirements: Path,
+    layer_directory: Path,
+    bytecode: bool = True,
+) -> Iterator[LambdaLayout]:
+    """Each function's directory and the layer (its package and distributions) to import from.
+
+    With `bytecode`, the functions and the layer's package are used in place and the layer's
+    distributions linked whole: imports use the bytecode compiled here. Without it, every
+    source file is linked on its own, no `__pycache__` with it, and Python writes none, so
+    each import compiles its modules from source, as in a function deployed by `sam build`,
+    which ships no bytecode (and whose read-only file system keeps none it compiles).
+    """
+    if bytecode:
+        with layer_site(requirements) as site:
+            yield LambdaLayout(list(handlers), [layer_directory, site])
+        return
+    distributions = distribution_closure(requirement_lines(requirements))
+    with tempfile.TemporaryDirectory(prefix="rootwatch-source-") as scratch:
+        root = Path(scratch)
+        layer = root / "opt" / "python"
+        for distribution in distributions:
+            for file in distribution.files or []:
+                relative = Path(file)
+                if relative.parts and relative.parts[0] not in ("..", "__pycache__"):
+                    _link_source(Path(str(distribution.locate_file(file))), layer / relative)
+        _mirror_sources(layer_directory, layer)
+        mirrored = []
+        for handler in handlers:
+            task = root / "task" / handler.name
+            _mirror_sources(handler.directory, task)
+            environment = {
+                **handler.environment,
+                "LAMBDA_TASK_ROOT": os.fspath(task),
+                "PYTHONDONTWRITEBYTECODE": "1",
+            }
+            mirrored.append(Handler(handler.name, task, handler.module, environment))
+        yield LambdaLayout(mirrored, [layer])
+
+
+def _mirror_sources(source: Path, target: Path) -> None:
+    """Links every file under `source` into the same place under `target`, but bytecode."""
+    for path in source.rglob("*"):
+        if path.is_file() and "__pycache__" not in path.relative_to(source).parts:
+            _link_source(path, target / path.relative_to(source))
+
+
+def _link_source(path: Path, link: Path) -> None:
+    if path.suffix == ".pyc" or link.exists():
+        return
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(path)
+
+
 def _top_level_entries(distribution: importlib.metadata.Distribution) -> set[str]:
     """The packages, modules and metadata directory a distribution put in site-packages."""
     entries = set()

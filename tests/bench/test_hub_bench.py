@@ -28,6 +28,7 @@ from bench.imports import (
     distribution_closure,
     heaviest_imports,
     lambda_environment,
+    lambda_layout,
     parse_importtime,
     requirement_lines,
     time_import,
@@ -305,6 +306,45 @@ def test_time_import_runs_a_fresh_interpreter_in_the_functions_environment(
     sample = time_import(handler, "app", layer_path=[])
     assert sample.wall > 0
     assert sample.cpu > 0
+
+
+LAYER = Path(__file__).resolve().parents[2] / "layers" / "shared"
+
+
+def test_with_bytecode_functions_and_layer_are_used_in_place(tmp_path: Path) -> None:
+    handler = _handler(tmp_path / "sample", "import rootwatch.keys\n")
+    with lambda_layout(
+        [handler], requirements=LAYER / "requirements.txt", layer_directory=LAYER
+    ) as layout:
+        assert layout.handlers == [handler]
+        assert layout.layer_path[0] == LAYER
+        site = layout.layer_path[1]
+        assert (site / "boto3").is_symlink()
+        assert not (site / "awscrt").exists()
+        assert time_import(handler, "app", layer_path=layout.layer_path).wall > 0
+
+
+def test_without_bytecode_every_import_compiles_from_source(tmp_path: Path) -> None:
+    handler = _handler(tmp_path / "sample", "import rootwatch.keys\nimport boto3\n")
+    (tmp_path / "sample" / "__pycache__").mkdir()
+    (tmp_path / "sample" / "__pycache__" / "app.cpython-313.pyc").write_bytes(b"stale")
+    with lambda_layout(
+        [handler],
+        requirements=LAYER / "requirements.txt",
+        layer_directory=LAYER,
+        bytecode=False,
+    ) as layout:
+        (mirrored,) = layout.handlers
+        assert mirrored.name == "sample"
+        assert mirrored.environment["PYTHONDONTWRITEBYTECODE"] == "1"
+        assert mirrored.environment["LAMBDA_TASK_ROOT"] == str(mirrored.directory)
+        assert (mirrored.directory / "app.py").is_symlink()
+        (layer,) = layout.layer_path
+        assert (layer / "rootwatch" / "keys.py").is_symlink()
+        assert (layer / "botocore" / "client.py").is_symlink()
+        time_import(mirrored, "app", layer_path=layout.layer_path)
+        everything = [*mirrored.directory.rglob("*"), *layer.rglob("*")]
+        assert not [path for path in everything if path.name == "__pycache__"]
 
 
 def test_a_module_that_fails_to_import_is_an_error(tmp_path: Path) -> None:
