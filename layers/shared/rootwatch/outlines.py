@@ -5,14 +5,14 @@ only to free them again is most of its work. Here a log file's records are cut o
 JSON, each is decoded only as far as its outline (`eventName` and `userIdentity.type`), and
 only the records the keep test takes are decoded whole, by orjson as on the plain path.
 
-What comes out is what decoding the whole file with orjson and testing every record gives,
-or None, and the file is read the plain way: when it is not exactly `{"Records": [...]}`,
-when msgspec refuses it, and where msgspec, skipping what it does not decode, checks less
-than orjson: invalid UTF-8, and nesting deeper than orjson allows. One difference is left:
-a number too large for a double (`1e400`, or an integer of 309 digits) outside the records
-kept. orjson refuses the whole file for it; here the file is read. CloudTrail writes no
-such number, and finding one would mean scanning every byte again, which costs most of what
-this saves.
+The result is what decoding the whole file with orjson and testing every record gives.
+Where that cannot be promised the result is None, and the file is read the plain way: when
+it is not exactly `{"Records": [...]}` or msgspec refuses it, and where msgspec, skipping
+what it does not decode, checks less than orjson: invalid UTF-8, and nesting deeper than
+orjson allows. One difference is left: a number too large for a double (`1e400`, or an
+integer of 309 digits) in a record not kept. orjson refuses the whole file for it; here the
+file is read. CloudTrail writes no such number, and finding one would mean scanning every
+byte once more, which costs most of what this saves.
 
 A record whose outline has another shape (a number for a name, a string for an identity)
 is decoded whole and tested as the plain path tests it.
@@ -139,7 +139,8 @@ def _nested_within_orjson_limit(data: bytes, records: list[Raw]) -> bool:
     """Whether orjson would find the file nested no deeper than it allows, as far as what
     msgspec skipped can tell: True when it surely would."""
     # Outside the records: the log file's braces, a comma between records, and what msgspec
-    # skipped unseen (an earlier Records key repeated). Too few bytes to nest too deep?
+    # skipped unseen (an earlier Records key repeated). Too few bytes to nest too deep? (A
+    # file with spaces between its records, as CloudTrail does not write, soon is not.)
     outside = len(data) - sum(map(len, records)) - max(len(records) - 1, 0)
     if outside > 2 * RECORD_MAX_DEPTH:
         return False

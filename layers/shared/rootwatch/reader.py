@@ -12,7 +12,7 @@ A `keep` test on the raw record dicts of a log file lets a caller skip the recor
 not want before any of them is validated or built: for a scan, that is nearly all of them.
 When the test reads only a record's outline (`OutlineTest`) and msgspec is installed, the
 records of a log file are not even decoded whole unless kept (`rootwatch.outlines`); what is
-read, counted and reported is the same either way.
+read, counted and reported is the same either way, but for one odd case named there.
 """
 
 from __future__ import annotations
