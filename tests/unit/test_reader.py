@@ -197,7 +197,7 @@ HEARTBEAT = {
 
 def test_events_that_are_not_cloudtrail_are_passed_over(tmp_path: Path) -> None:
     path = write(tmp_path / "events.json", [HEARTBEAT, event(record("ct"))])
-    reader = Reader(on_error=pytest.fail)
+    reader = Reader(on_error=lambda error: pytest.fail(str(error)))
     assert [r.event_id for r in reader.read([path])] == ["ct"]
     assert reader.records_read == 1
 
