@@ -6,6 +6,7 @@ import io
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rootwatch.cli import scan
@@ -104,7 +105,7 @@ def test_table_cells_are_plain_and_safe_for_a_terminal() -> None:
 
 
 def test_json_csv_and_jsonl_writers() -> None:
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"t": datetime(2026, 11, 28, 14, 2, 11, tzinfo=UTC), "s": Severity.LOW, "r": ("a", "b")},
         {"t": None, "s": "+1", "r": []},
     ]
