@@ -774,3 +774,18 @@ def test_the_mfa_tag_comes_from_the_session_outside_console_logins() -> None:
     identity["sessionContext"] = {"attributes": {"mfaAuthenticated": "true"}}
     assert kept(raw_record("ListUsers", "iam.amazonaws.com", identity, readOnly=True)).mfa is True
     assert kept(raw_record("ListUsers", "iam.amazonaws.com", readOnly=True)).mfa is None
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"eventName": ["ConsoleLogin"]},
+        {"eventName": {"name": "x"}},
+        {"eventName": "ListBuckets", "userIdentity": {"type": ["Root"]}},
+        {"eventName": "ListBuckets", "userIdentity": {"type": {"Root": 1}}},
+    ],
+)
+def test_the_pre_check_passes_malformed_names_on_to_the_parse_that_reports_them(
+    raw: dict[str, object],
+) -> None:
+    assert might_be_kept(raw)

@@ -320,9 +320,16 @@ def might_be_kept(raw: Mapping[str, Any]) -> bool:
     Root's own tamper needs no name here: every root record passes on its identity type.
     """
     identity = raw.get("userIdentity")
-    if isinstance(identity, dict) and identity.get("type") in _CANDIDATE_IDENTITY_TYPES:
+    if isinstance(identity, dict):
+        identity_type = identity.get("type")
+        if not isinstance(identity_type, str | None):
+            return True  # malformed: the full parse reports it
+        if identity_type in _CANDIDATE_IDENTITY_TYPES:
+            return True
+    event_name = raw.get("eventName")
+    if not isinstance(event_name, str | None):
         return True
-    return raw.get("eventName") in _CANDIDATE_EVENT_NAMES
+    return event_name in _CANDIDATE_EVENT_NAMES
 
 
 # --- severity (design §3) ---------------------------------------------------------------------
