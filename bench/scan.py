@@ -243,7 +243,7 @@ def _measure(
         scan=_best("rootwatch scan", corpus, scan_runs) if scan_runs else None,
         scan_half=scan_half,
         jq=_best("gzip -dc | jq -c (one jq)", corpus, jq_runs) if jq_runs else None,
-        floor=_best("floor: zlib + orjson", corpus, floor_runs),
+        floor=_best("floor: zlib + fastest parser", corpus, floor_runs),
     )
 
 

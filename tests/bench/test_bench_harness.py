@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 import types
 from dataclasses import replace
 from pathlib import Path
@@ -19,7 +20,7 @@ import pytest
 import bench.__main__ as bench_main
 from bench import scan
 from bench.corpus import Corpus, CorpusSpec, ensure_corpus
-from bench.floor import parse_all
+from bench.floor import fastest_parser, parse_all
 from bench.jqtool import INSTALL_HINT, find_jq, jq_version
 from bench.measure import ProcessTreeMemory, count_lines, run_measured
 from bench.report import Goal, Row, exit_status, format_goals, format_rows
@@ -298,7 +299,7 @@ def test_the_scan_section_measures_every_tool_and_checks_what_scan_selected(
     scan.run(scan_options(cache_dir, stand_in_rootwatch(tmp_path, skip=0)))
     report = capsys.readouterr().out
     assert "rootwatch scan, half corpus" in report
-    assert "floor: zlib + orjson" in report
+    assert "floor: zlib + fastest parser" in report
     selection = next(line for line in report.splitlines() if line.startswith("scan selects"))
     assert selection.endswith("ok")
 
@@ -368,3 +369,23 @@ def test_without_jq_the_way_to_install_it_is_said(
     jq.chmod(0o755)
     assert find_jq(said.append, install=False) == str(jq)
     assert jq_version(str(jq)) == "jq-9.9"
+
+
+def test_the_floor_takes_the_parser_that_parses_fastest() -> None:
+    calls: list[str] = []
+
+    def slow(data: bytes) -> object:
+        calls.append("slow")
+        deadline = time.process_time() + 0.01
+        while time.process_time() < deadline:
+            pass
+        return {}
+
+    def quick(data: bytes) -> object:
+        calls.append("quick")
+        return {}
+
+    name, parser = fastest_parser(b"{}", {"slow": slow, "quick": quick})
+    assert name == "quick"
+    assert parser is quick
+    assert calls.count("slow") == calls.count("quick") > 0
