@@ -95,6 +95,10 @@ class MeasurementError(Exception):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = (
+        f"--records is the burst's number of events ({DEFAULT_EVENTS:,}; quick {QUICK_EVENTS}), "
+        f"--repeat the runs of each import ({DEFAULT_IMPORT_RUNS}; quick {QUICK_IMPORT_RUNS})"
+    )
     parser.add_argument(
         "--only",
         choices=("pipeline", "imports"),
