@@ -193,8 +193,8 @@ def run(options: argparse.Namespace) -> int:
     if load_before >= processors - BUSY_MARGIN:
         print(
             f"\nthe machine was busy before the measurements (load average {load_before:.1f} on "
-            f"{processors} CPUs): seconds are not reliable; ratios suffer less, as the two sides of each ratio "
-            "run alternately"
+            f"{processors} CPUs): seconds are not reliable; ratios suffer less, as the two "
+            "sides of each ratio run alternately"
         )
     return exit_status(goals)
 
