@@ -159,9 +159,13 @@ def distribution_closure(requirements: Iterable[str]) -> list[importlib.metadata
     return [unique[name] for name in sorted(unique)]
 
 
+# What the Lambda python3.13 runtime provides beside the layer.
+RUNTIME_REQUIREMENTS: Final = ("boto3",)
+
+
 def requirement_lines(path: Path) -> list[str]:
-    """The requirements of a requirements file (comments and blank lines left out)."""
-    lines = []
+    """The layer's requirements (comments and blank lines left out), with the runtime's."""
+    lines = list(RUNTIME_REQUIREMENTS)
     for line in path.read_text(encoding="utf-8").splitlines():
         text = line.split("#", 1)[0].strip()
         if text:

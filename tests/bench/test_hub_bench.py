@@ -261,10 +261,12 @@ def test_a_missing_distribution_cannot_be_measured() -> None:
         distribution_closure(["no-such-distribution-rootwatch"])
 
 
-def test_requirement_lines_leave_out_comments(tmp_path: Path) -> None:
+def test_requirement_lines_are_the_runtimes_and_the_layers_without_comments(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "requirements.txt"
-    path.write_text("# the layer\nboto3>=1.35  # pinned with botocore\n\nrequests>=2.31\n")
-    assert requirement_lines(path) == ["boto3>=1.35", "requests>=2.31"]
+    path.write_text("# the layer\njmespath>=1.0  # powertools\n\nwrapt>=1.17\n")
+    assert requirement_lines(path) == ["boto3", "jmespath>=1.0", "wrapt>=1.17"]
 
 
 def test_lambda_environment_is_the_functions_plus_the_runtimes() -> None:

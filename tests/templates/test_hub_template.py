@@ -121,10 +121,17 @@ def test_sam_build_builds_every_function_and_the_layer(hub: Template, hub_build:
     assert (layer / "rootwatch" / "keys.py").is_file()
     assert (layer / "aws_lambda_powertools").is_dir()
     assert (layer / "aws_xray_sdk").is_dir(), "Tracer imports aws-xray-sdk at import time"
-    # aws-xray-sdk brings botocore; the layer must carry the boto3 that matches it, or the
-    # runtime's boto3 would run on the layer's botocore.
-    shipped = {path.name.split("-")[0] for path in layer.glob("*.dist-info")}
-    assert {"boto3", "botocore"} <= shipped
+    # The runtime's boto3 and botocore, compiled and matched, are the ones the handlers use.
+    shipped = {path.name.split("-")[0].lower() for path in layer.glob("*.dist-info")}
+    assert not shipped & {"boto3", "botocore", "s3transfer", "requests", "urllib3"}, shipped
+    # wrapt's compiled extension is the Lambda platform's (arm64), not this machine's.
+    extensions = [path.name for path in (layer / "wrapt").glob("*.so")]
+    assert extensions and all("aarch64" in name for name in extensions), extensions
+    # Bytecode that does not depend on file times, so Lambda never recompiles the layer.
+    keys_bytecode = list((layer / "rootwatch" / "__pycache__").glob("keys.cpython-313.pyc"))
+    assert keys_bytecode, "the layer is not compiled for python3.13"
+    flags = int.from_bytes(keys_bytecode[0].read_bytes()[4:8], "little")
+    assert flags & 0b01, "bytecode is checked against file times"
 
 
 # ---------------------------------------------------------------- parameters and rules
@@ -561,8 +568,10 @@ def test_functions_share_runtime_tracing_and_powertools_settings(hub: Template) 
         assert properties["Environment"]["Variables"]["POWERTOOLS_LOG_LEVEL"] == "WARNING"
     layer = hub.resources["SharedLayer"]
     assert layer["Properties"]["ContentUri"] == "layers/shared"
-    assert layer["Metadata"]["BuildMethod"] == "python3.13"
+    assert layer["Metadata"]["BuildMethod"] == "makefile"
+    assert layer["Metadata"]["BuildArchitecture"] == "arm64"
     assert (REPO / "layers" / "shared" / "requirements.txt").is_file()
+    assert "build-SharedLayer:" in (REPO / "layers" / "shared" / "Makefile").read_text()
 
 
 def test_sqs_functions_report_partial_failures_within_the_visibility_timeout(
