@@ -100,6 +100,34 @@ def month_bucket(moment: datetime) -> str:
     return moment.strftime("%Y-%m")
 
 
+# Index partitions: written by the *_index_keys builders below, read by the listings.
+WINDOWS_PARTITION = "EXPECTS"
+
+
+def account_events_partition(account_id: str) -> str:
+    return f"EVENTS#ACCOUNT#{account_id}"
+
+
+def month_events_partition(month: str) -> str:
+    return f"EVENTS#{month}"
+
+
+def severity_events_partition(severity: str) -> str:
+    return f"EVENTS#SEVERITY#{severity}"
+
+
+def incident_timeline_partition(incident_id: str) -> str:
+    return f"INCIDENT#{incident_id}"
+
+
+def account_incidents_partition(account_id: str) -> str:
+    return f"INCIDENTS#ACCOUNT#{account_id}"
+
+
+def month_incidents_partition(month: str) -> str:
+    return f"INCIDENTS#{month}"
+
+
 def event_key(event_id: str) -> dict[str, str]:
     return {PK: f"EVENT#{event_id}", SK: "EVENT"}
 
@@ -109,15 +137,15 @@ def event_index_keys(
 ) -> dict[str, str]:
     stamp = f"{iso(event_time)}#{event_id}"
     keys = {
-        "gsi1pk": f"EVENTS#ACCOUNT#{account_id}",
+        "gsi1pk": account_events_partition(account_id),
         "gsi1sk": stamp,
-        "gsi2pk": f"EVENTS#{month_bucket(event_time)}",
+        "gsi2pk": month_events_partition(month_bucket(event_time)),
         "gsi2sk": stamp,
-        "gsi3pk": f"EVENTS#SEVERITY#{severity}",
+        "gsi3pk": severity_events_partition(severity),
         "gsi3sk": stamp,
     }
     if incident_id:
-        keys["gsi4pk"] = f"INCIDENT#{incident_id}"
+        keys["gsi4pk"] = incident_timeline_partition(incident_id)
         keys["gsi4sk"] = stamp
     return keys
 
@@ -131,9 +159,9 @@ def incident_index_keys(
 ) -> dict[str, str]:
     stamp = f"{iso(opened_at)}#{incident_id}"
     return {
-        "gsi1pk": f"INCIDENTS#ACCOUNT#{account_id}",
+        "gsi1pk": account_incidents_partition(account_id),
         "gsi1sk": stamp,
-        "gsi2pk": f"INCIDENTS#{month_bucket(opened_at)}",
+        "gsi2pk": month_incidents_partition(month_bucket(opened_at)),
         "gsi2sk": stamp,
     }
 
@@ -180,7 +208,7 @@ def window_key(account_id: str, window_id: str) -> dict[str, str]:
 
 def window_index_keys(*, window_id: str, ends_at: datetime) -> dict[str, str]:
     return {
-        "gsi2pk": "EXPECTS",
+        "gsi2pk": WINDOWS_PARTITION,
         "gsi2sk": f"{iso(ends_at)}#{window_id}",
         "gsi3pk": f"EXPECT#{window_id}",
         "gsi3sk": "EXPECT",

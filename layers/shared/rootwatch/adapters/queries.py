@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -150,15 +150,23 @@ class AuditReader:
         partitions: list[_Partition]
         merge = False
         if selection.incident_id:
-            partitions = [_Partition("gsi4", f"INCIDENT#{selection.incident_id}")]
+            timeline = keys.incident_timeline_partition(selection.incident_id)
+            partitions = [_Partition("gsi4", timeline)]
         elif selection.account_id:
-            partitions = [_Partition("gsi1", f"EVENTS#ACCOUNT#{selection.account_id}")]
+            partitions = [_Partition("gsi1", keys.account_events_partition(selection.account_id))]
         elif by_severity:
-            partitions = [_Partition("gsi3", f"EVENTS#SEVERITY#{label}") for label in above_floor]
+            partitions = [
+                _Partition("gsi3", keys.severity_events_partition(label)) for label in above_floor
+            ]
             merge = True
         else:
             partitions = _month_partitions(
-                "EVENTS", selection.since, selection.until, before, now=now, oldest=oldest
+                keys.month_events_partition,
+                selection.since,
+                selection.until,
+                before,
+                now=now,
+                oldest=oldest,
             )
         if selection.account_id and selection.incident_id:
             expression.equals("account_id", selection.account_id)
@@ -194,10 +202,16 @@ class AuditReader:
         """Incidents that opened in the range, newest first, older than the stamp `before`."""
         expression = _Expression.empty()
         if selection.account_id:
-            partitions = [_Partition("gsi1", f"INCIDENTS#ACCOUNT#{selection.account_id}")]
+            of_account = keys.account_incidents_partition(selection.account_id)
+            partitions = [_Partition("gsi1", of_account)]
         else:
             partitions = _month_partitions(
-                "INCIDENTS", selection.since, selection.until, before, now=now, oldest=oldest
+                keys.month_incidents_partition,
+                selection.since,
+                selection.until,
+                before,
+                now=now,
+                oldest=oldest,
             )
         above_floor = _labels_at_or_above(selection.min_severity)
         if len(above_floor) < len(Severity):
@@ -229,7 +243,7 @@ class AuditReader:
     def incident_events(self, incident_id: str, *, limit: int) -> tuple[list[dict[str, Any]], bool]:
         """An incident's events, oldest first, up to `limit`; and whether more exist."""
         expression = _Expression.empty()
-        partition = _Partition("gsi4", f"INCIDENT#{incident_id}")
+        partition = _Partition("gsi4", keys.incident_timeline_partition(incident_id))
         items = list(
             itertools.islice(
                 self._stream(
@@ -264,7 +278,7 @@ class AuditReader:
         if account_id:
             expression.equals("account_id", account_id)
         return self._all(
-            _Partition("gsi2", "EXPECTS"),
+            _Partition("gsi2", keys.WINDOWS_PARTITION),
             expression=expression,
             lower=keys.iso(ending_after) if ending_after else None,
         )
@@ -492,7 +506,7 @@ def _labels_at_or_above(floor: Severity) -> list[str]:
 
 
 def _month_partitions(
-    prefix: str,
+    partition_of_month: Callable[[str], str],
     since: datetime | None,
     until: datetime | None,
     before: str | None,
@@ -502,7 +516,7 @@ def _month_partitions(
 ) -> list[_Partition]:
     """The gsi2 month partitions a listing's time range can reach, newest first."""
     months = months_newest_first(_newest(until, before, now), since or oldest)
-    return [_Partition("gsi2", f"{prefix}#{month}") for month in months]
+    return [_Partition("gsi2", partition_of_month(month)) for month in months]
 
 
 def _newest(until: datetime | None, before: str | None, now: datetime) -> datetime:
