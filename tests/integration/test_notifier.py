@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
@@ -19,6 +19,7 @@ import pytest
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
+from msgspec.structs import replace
 from rootwatch import keys
 from rootwatch.alerts import Alert
 from rootwatch.local.slack_receiver import ScriptedResponse, SlackReceiver

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import replace
 from html.parser import HTMLParser
 from typing import Any
 
+from msgspec.structs import replace
 from rootwatch.alerts import (
     AccountInfo,
     Alert,

@@ -6,12 +6,12 @@ AWS; the DynamoDB and SQS adapters are covered against moto in tests/integration
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec.structs
 import pytest
 from rootwatch.adapters.audit import (
     AccountContext,
@@ -77,7 +77,7 @@ class MemoryAuditStore:
         current = self.events[stored.event_id]
         if current.claimed_by != stored.claimed_by:
             return None
-        taken = dataclasses.replace(current, claimed_by=claimed_by, lease_until=lease_until)
+        taken = msgspec.structs.replace(current, claimed_by=claimed_by, lease_until=lease_until)
         self.events[stored.event_id] = taken
         return taken
 
@@ -88,7 +88,7 @@ class MemoryAuditStore:
         source_ips = tuple(
             sighting for (account, _), sighting in self.source_ips.items() if account == account_id
         )
-        return dataclasses.replace(
+        return msgspec.structs.replace(
             context, grants=context.grants + grants, source_ips=context.source_ips + source_ips
         )
 
@@ -108,7 +108,7 @@ class MemoryAuditStore:
             self.incidents[incident.incident_id] = incident
         stored = {}
         for outcome in step.events:
-            event = dataclasses.replace(
+            event = msgspec.structs.replace(
                 self.events[outcome.claim.event_id],
                 state="alerting" if outcome.alert else "done",
                 alert=outcome.alert,
@@ -122,11 +122,11 @@ class MemoryAuditStore:
 
     def finish_events(self, events: Sequence[StoredEvent], *, now: datetime) -> None:
         for event in events:
-            self.events[event.event_id] = dataclasses.replace(event, state="done", alert=None)
+            self.events[event.event_id] = msgspec.structs.replace(event, state="done", alert=None)
 
     def release_events(self, events: Sequence[StoredEvent]) -> None:
         for event in events:
-            self.events[event.event_id] = dataclasses.replace(
+            self.events[event.event_id] = msgspec.structs.replace(
                 event, lease_until=datetime.fromtimestamp(0, UTC)
             )
 
@@ -498,3 +498,16 @@ def test_each_step_records_the_source_ips_of_its_events(
         (SourceIpSighting("192.0.2.1", start),),
         (SourceIpSighting("192.0.2.1", start),),
     ]
+
+
+def test_a_stored_events_repr_leaves_the_stored_item_out() -> None:
+    stored = StoredEvent(
+        event_id="e-1",
+        state="done",
+        lease_until=NOW,
+        claimed_by=None,
+        alert=None,
+        item={"raw": '{"requestParameters": {"password": "hunter2"}}'},
+    )
+    assert "hunter2" not in repr(stored)
+    assert repr(stored).startswith("StoredEvent(event_id='e-1', state='done', ")

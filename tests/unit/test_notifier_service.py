@@ -358,15 +358,25 @@ def test_records_that_cannot_be_read_fail_the_message_until_the_last_receive() -
 @pytest.mark.parametrize(
     ("body", "reason"),
     [
-        ("not json", "malformed alert: body is not JSON"),
-        ("[1, 2]", "malformed alert: body is not a JSON object"),
-        ('{"alert_id": "a"}', "malformed alert: KeyError"),
-        (json.dumps({**FIRST.to_dict(), "kind": "party"}), "malformed alert: unknown alert kind"),
-        (json.dumps({**FIRST.to_dict(), "kind": ["x"]}), "malformed alert: unknown alert kind"),
+        ("not json", "malformed alert: JSON is malformed"),
+        ("[1, 2]", "malformed alert: Expected `object`, got `array`"),
+        ('{"alert_id": "a"}', "malformed alert: Object missing required field `kind`"),
+        (
+            json.dumps({**FIRST.to_dict(), "kind": "party"}),
+            "malformed alert: Invalid enum value 'party' - at `$.kind`",
+        ),
+        (
+            json.dumps({**FIRST.to_dict(), "kind": ["x"]}),
+            "malformed alert: Expected `str`, got `array` - at `$.kind`",
+        ),
         (json.dumps({**FIRST.to_dict(), "alert_id": "a\nb"}), "malformed alert: alert_id is not"),
         (
-            json.dumps({**FIRST.to_dict(), "account": {"account_id": "1", "surprise": 1}}),
-            "malformed alert: TypeError",
+            json.dumps({**FIRST.to_dict(), "account": {"account_id": 1}}),
+            "malformed alert: Expected `str`, got `int` - at `$.account.account_id`",
+        ),
+        (
+            json.dumps({**FIRST.to_dict(), "account": {"account_id": ""}}),
+            "malformed alert: account.account_id is empty",
         ),
     ],
 )
@@ -377,6 +387,15 @@ def test_a_message_that_is_not_an_alert_goes_to_the_dlq_with_why(body: str, reas
     assert world.dead_letters.letters[0][0] == body
     assert world.dead_letters.letters[0][1].startswith(reason)
     assert world.slack.posts == []
+
+
+def test_fields_a_newer_processor_adds_do_not_stop_delivery() -> None:
+    world = World()
+    newer = FIRST.to_dict()
+    newer["account"] = {**newer["account"], "region_hint": "eu-west-1"}
+    result = world.handle(body=json.dumps({**newer, "sent_by": "processor 2"}))
+    assert result.disposition == "delivered"
+    assert world.slack.posts
 
 
 def test_an_alert_with_no_destination_is_dead_lettered_rather_than_lost() -> None:

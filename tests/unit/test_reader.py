@@ -487,3 +487,12 @@ def test_errors_keep_their_place_when_they_cross_processes() -> None:
         "Records[4]",
     )
     assert str(copied) == "logs/a.json.gz: Records[4]: missing eventID"
+
+
+def test_a_records_repr_leaves_the_whole_event_out() -> None:
+    parsed = parse_record(record(tlsDetails={"clientProvidedHostHeader": "marker.example"}))
+    shown = repr(parsed)
+    assert shown.startswith("CloudTrailRecord(event_id='e-1', ")
+    assert "marker.example" in str(parsed.raw)
+    assert "raw=" not in shown
+    assert "marker.example" not in shown

@@ -1,13 +1,12 @@
 """Log files read on their records' outlines (msgspec) read exactly as the plain way reads
 them: the same records, errors, positions and counts, on the sample events, a generated
-corpus and malformed files; and without msgspec the plain way reads them."""
+corpus and malformed files."""
 
 from __future__ import annotations
 
 import codecs
 import gzip
 import json
-import sys
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -80,16 +79,6 @@ def whole_file_loads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
     monkeypatch.setattr(reader_module, "_loads", counted)
     return sizes
-
-
-@pytest.fixture
-def without_msgspec(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """As on a machine without msgspec, such as the Lambda layer."""
-    monkeypatch.setitem(sys.modules, "msgspec", None)
-    monkeypatch.delitem(sys.modules, "rootwatch.outlines")
-    reader_module._outline_selector_type.cache_clear()
-    yield
-    reader_module._outline_selector_type.cache_clear()
 
 
 def record(event_id: str, event_name: str = "ListBuckets", **fields: Any) -> dict[str, Any]:
@@ -443,19 +432,6 @@ def test_a_number_too_large_for_a_double_outside_the_kept_records_does_not_stop_
         log_file(record("b", requestParameters={"n": 1})).replace(b'"n":1', b'"n":1e400'),
     )
     read_both_ways(kept)  # fmt: skip
-
-
-def test_without_msgspec_files_are_read_the_plain_way(
-    tmp_path: Path, without_msgspec: None, whole_file_loads: list[int]
-) -> None:
-    path = write(tmp_path, "log.json.gz", log_file(other("a"), record("b"), 7))
-    outcome = read([path], OutlineTest(might_be_kept))
-    assert len(whole_file_loads) == 1
-    assert [r.event_id for r in outcome.records] == ["b"]
-    assert [(position, reason) for _, position, reason in outcome.errors] == [
-        ("Records[2]", "expected a CloudTrail record, got a number")
-    ]
-    assert "rootwatch.outlines" not in sys.modules
 
 
 # --- any log file -------------------------------------------------------------------------------

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import replace
 
 import pytest
+from msgspec.structs import replace
 from rootwatch.render.email import render_email
 
 from tests.support.alerts import (

@@ -4,10 +4,11 @@ of their stores and of the alert queue."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from msgspec.structs import replace
 from rootwatch.alerts import AccountInfo, Alert
 from rootwatch.services.heartbeats import (
     HeartbeatRecorder,

@@ -7,14 +7,17 @@ retried by SQS, or enqueued again after a processor crash, maps to the same deli
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import Any, Literal, cast
+
+import msgspec
+import msgspec.json
+from msgspec import Struct, field
 
 AlertKind = Literal["first", "escalation", "update", "silent-spoke", "test"]
 
 
-@dataclass(frozen=True, slots=True)
-class AccountInfo:
+class AccountInfo(Struct, frozen=True):
     account_id: str
     name: str | None = None
     partner: str | None = None
@@ -23,8 +26,7 @@ class AccountInfo:
     min_severity: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class EventFacts:
+class EventFacts(Struct, frozen=True):
     """The event that triggered the alert, as words and fields for the message."""
 
     event_id: str
@@ -48,8 +50,7 @@ class EventFacts:
     request_summary: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class TimelineEntry:
+class TimelineEntry(Struct, frozen=True):
     """One event of an incident, as a row of the email's timeline table."""
 
     event_time: str
@@ -61,8 +62,7 @@ class TimelineEntry:
     event_id: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class IncidentFacts:
+class IncidentFacts(Struct, frozen=True):
     incident_id: str
     severity: str
     opened_at: str
@@ -75,16 +75,14 @@ class IncidentFacts:
     timeline: tuple[TimelineEntry, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class UpdateFacts:
+class UpdateFacts(Struct, frozen=True):
     """What changed since the previous message of the incident."""
 
     new_events: int
     event_names: dict[str, int] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
-class SpokeFacts:
+class SpokeFacts(Struct, frozen=True):
     """The spoke a silent-spoke alert is about."""
 
     region: str
@@ -92,8 +90,7 @@ class SpokeFacts:
     interval_minutes: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Alert:
+class Alert(Struct, frozen=True):
     alert_id: str
     kind: AlertKind
     severity: str
@@ -107,45 +104,17 @@ class Alert:
     raised_at: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return cast(dict[str, Any], msgspec.to_builtins(self))
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Alert:
-        account = data["account"]
-        incident = data.get("incident")
-        event = data.get("event")
-        update = data.get("update")
-        spoke = data.get("spoke")
-        return cls(
-            alert_id=str(data["alert_id"]),
-            kind=data["kind"],
-            severity=str(data["severity"]),
-            account=AccountInfo(
-                **{
-                    **account,
-                    "slack_secrets": tuple(account.get("slack_secrets") or ()),
-                    "emails": tuple(account.get("emails") or ()),
-                }
-            ),
-            incident=(
-                IncidentFacts(
-                    **{
-                        **incident,
-                        "regions": tuple(incident.get("regions") or ()),
-                        "timeline": tuple(
-                            TimelineEntry(**entry) for entry in incident.get("timeline") or ()
-                        ),
-                    }
-                )
-                if incident
-                else None
-            ),
-            event=(
-                EventFacts(**{**event, "rules": tuple(event.get("rules") or ())}) if event else None
-            ),
-            update=UpdateFacts(**update) if update else None,
-            previous_severity=data.get("previous_severity"),
-            detail=data.get("detail"),
-            spoke=SpokeFacts(**spoke) if spoke else None,
-            raised_at=data.get("raised_at"),
-        )
+    def from_dict(cls, data: Mapping[str, Any]) -> Alert:
+        """The alert `data` describes; msgspec.ValidationError (a ValueError) says what is wrong."""
+        return msgspec.convert(data, cls)
+
+    def to_json(self) -> str:
+        return msgspec.json.encode(self).decode()
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Alert:
+        """The alert in `text`; msgspec.DecodeError (a ValueError) says what is wrong."""
+        return msgspec.json.decode(text, type=cls)

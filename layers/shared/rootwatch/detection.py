@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Final
+
+from msgspec import Struct
 
 from rootwatch.model import Classification, CloudTrailRecord, Outcome, PlannedWindow, Severity
 from rootwatch.naming import (
@@ -388,8 +389,7 @@ _ACTORS: Final[Mapping[str, str]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class _Match:
+class _Match(Struct, frozen=True):
     rule: str
     severity: Severity
     summary: str

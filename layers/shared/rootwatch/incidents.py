@@ -33,9 +33,10 @@ import ipaddress
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, TypeGuard
+
+from msgspec import Struct, field
 
 from rootwatch.alerts import TimelineEntry
 from rootwatch.keys import iso
@@ -58,14 +59,12 @@ UNATTRIBUTED_SESSION_PREFIX = "assumed-root:"
 _ACCOUNT_ID = re.compile(r"\d{12}")
 
 
-@dataclass(frozen=True, slots=True)
-class IncidentPolicy:
+class IncidentPolicy(Struct, frozen=True):
     window: timedelta = timedelta(minutes=60)
     update_interval: timedelta = timedelta(minutes=5)
 
 
-@dataclass(frozen=True, slots=True)
-class AssumeRootGrant:
+class AssumeRootGrant(Struct, frozen=True):
     """A successful AssumeRoot call: who obtained root credentials on which account."""
 
     target_account_id: str
@@ -81,16 +80,14 @@ class AssumeRootGrant:
         return self.issued_at <= moment <= self.session_ends_at
 
 
-@dataclass(frozen=True, slots=True)
-class Actor:
+class Actor(Struct, frozen=True):
     """Whom an event's incident belongs to within its account."""
 
     key: str
     assumed_root_caller: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class IncidentEvent:
+class IncidentEvent(Struct, frozen=True):
     """One event as the incident logic sees it."""
 
     event_id: str
@@ -102,8 +99,7 @@ class IncidentEvent:
     outcome: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Incident:
+class Incident(Struct, frozen=True):
     """An incident's state, as stored between steps."""
 
     incident_id: str
@@ -133,16 +129,14 @@ class Incident:
         return self.last_seen + window
 
 
-@dataclass(frozen=True, slots=True)
-class SourceIpSighting:
+class SourceIpSighting(Struct, frozen=True):
     """When root activity from a source IP was first seen in an account."""
 
     source_ip: str
     first_seen: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class AlertDecision:
+class AlertDecision(Struct, frozen=True):
     """An incident message to send now."""
 
     kind: IncidentAlertKind
@@ -154,8 +148,7 @@ class AlertDecision:
     new_event_names: Mapping[str, int] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
-class IncidentStep:
+class IncidentStep(Struct, frozen=True):
     """The outcome of adding one actor's events to its incidents."""
 
     current: Incident
@@ -361,8 +354,7 @@ def flush_pending(
     return decision.with_incident(draft.freeze())
 
 
-@dataclass(slots=True)
-class _PendingDecision:
+class _PendingDecision(Struct):
     kind: IncidentAlertKind
     sequence: int
     trigger_event_id: str
@@ -382,8 +374,7 @@ class _PendingDecision:
         )
 
 
-@dataclass(slots=True)
-class _Draft:
+class _Draft(Struct):
     """An incident being changed by one step."""
 
     incident_id: str

@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 from enum import IntEnum
 from typing import Any, Literal
 
+from msgspec import Struct, field
+
 Outcome = Literal["success", "failure"]
+
+
+def repr_without(value: Struct, *left_out: str) -> str:
+    """`value`'s repr without the fields that hold a whole event, which must not reach logs."""
+    shown = ", ".join(
+        f"{name}={getattr(value, name)!r}"
+        for name in value.__struct_fields__
+        if name not in left_out
+    )
+    return f"{type(value).__name__}({shown})"
 
 
 class Severity(IntEnum):
@@ -34,8 +45,7 @@ class Severity(IntEnum):
         return Severity(max(self - 1, Severity.INFO))
 
 
-@dataclass(frozen=True, slots=True)
-class CloudTrailRecord:
+class CloudTrailRecord(Struct, frozen=True):
     """The fields of one CloudTrail record that rootwatch reasons about.
 
     `raw` keeps the record as received so the audit log can store it whole.
@@ -69,11 +79,13 @@ class CloudTrailRecord:
     response_elements: Mapping[str, Any] = field(default_factory=dict)
     envelope_account: str | None = None
     envelope_source: str | None = None
-    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return repr_without(self, "raw")
 
 
-@dataclass(frozen=True, slots=True)
-class PlannedWindow:
+class PlannedWindow(Struct, frozen=True):
     """Expected root use declared with `rootwatch expect`."""
 
     window_id: str
@@ -87,8 +99,7 @@ class PlannedWindow:
         return self.starts_at <= moment < self.ends_at
 
 
-@dataclass(frozen=True, slots=True)
-class Classification:
+class Classification(Struct, frozen=True):
     """What rootwatch concludes about one record it keeps (root activity or tamper)."""
 
     severity: Severity

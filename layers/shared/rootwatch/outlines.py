@@ -17,7 +17,7 @@ byte once more, which costs most of what this saves.
 A record whose outline has another shape (a number for a name, a string for an identity)
 is decoded whole and tested as the plain path tests it.
 
-The command line installs msgspec; the Lambda layer does not, and never imports this.
+Only scans import this; the Lambda handlers never do.
 """
 
 from __future__ import annotations

@@ -23,11 +23,11 @@ import json
 import os
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
 from pathlib import Path
 from typing import Any, Final
+
+from msgspec import Struct
 
 from rootwatch.model import CloudTrailRecord
 
@@ -81,8 +81,7 @@ KeepTest = Callable[[Mapping[str, Any]], bool]
 ErrorHandler = Callable[[RecordError], None]
 
 
-@dataclass(frozen=True, slots=True)
-class OutlineTest:
+class OutlineTest(Struct, frozen=True):
     """A keep test that reads nothing of a record but its outline, `eventName` and
     `userIdentity.type` (whether each is there, and its value), and always gives the same
     answer for the same outline. Given one, a reader tests each record of a log file on its
@@ -94,8 +93,7 @@ class OutlineTest:
         return self.test(raw)
 
 
-@dataclass(frozen=True, slots=True)
-class SelectedRecords:
+class SelectedRecords(Struct, frozen=True):
     """Of a log file's `count` records, those a keep test took and those that are not objects
     (each an error to report), decoded, with their index in the file."""
 
@@ -106,8 +104,7 @@ class SelectedRecords:
 LogFileSelector = Callable[[bytes], SelectedRecords | None]
 
 
-@dataclass(frozen=True, slots=True)
-class _BadLine:
+class _BadLine(Struct, frozen=True):
     reason: str
 
 
@@ -439,17 +436,10 @@ def _outline_selector(keep: KeepTest | None) -> LogFileSelector | None:
     """What selects a log file's records on their outlines for `keep`, if anything can."""
     if not isinstance(keep, OutlineTest):
         return None
-    selector_type = _outline_selector_type()
-    return None if selector_type is None else selector_type(keep.test)
+    # Only scans read log files: the handlers never pay for this import.
+    from rootwatch.outlines import OutlineSelector  # noqa: PLC0415
 
-
-@cache
-def _outline_selector_type() -> Callable[[KeepTest], LogFileSelector] | None:
-    try:
-        from rootwatch.outlines import OutlineSelector  # noqa: PLC0415 (msgspec)
-    except ImportError:  # the Lambda layer has no msgspec: the plain way reads the same
-        return None
-    return OutlineSelector
+    return OutlineSelector(keep.test)
 
 
 def _read_bytes(path: Path) -> bytes:

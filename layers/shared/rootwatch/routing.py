@@ -16,8 +16,9 @@ destinations that already have the alert.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Literal
+
+from msgspec import Struct
 
 from rootwatch.alerts import Alert
 from rootwatch.model import Severity
@@ -25,8 +26,7 @@ from rootwatch.model import Severity
 DestinationKind = Literal["slack", "email", "sns"]
 
 
-@dataclass(frozen=True, slots=True)
-class Destination:
+class Destination(Struct, frozen=True):
     kind: DestinationKind
     target: str
 
@@ -40,8 +40,7 @@ class Destination:
         return "slack" if self.kind == "slack" else "email"
 
 
-@dataclass(frozen=True, slots=True)
-class RoutingPolicy:
+class RoutingPolicy(Struct, frozen=True):
     slack_secret_prefix: str
     default_slack_secrets: tuple[str, ...] = ()
     default_emails: tuple[str, ...] = ()

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal
+
+from msgspec import Struct
 
 from rootwatch.alerts import AccountInfo, Alert, SpokeFacts
 from rootwatch.keys import iso
@@ -45,8 +46,7 @@ class HeartbeatError(ValueError):
     """An event that is not a spoke's heartbeat; the message says why."""
 
 
-@dataclass(frozen=True, slots=True)
-class Heartbeat:
+class Heartbeat(Struct, frozen=True):
     """One spoke's scheduled heartbeat: which spoke, and when its rule fired."""
 
     account_id: str
@@ -108,8 +108,7 @@ def _quoted(value: Any) -> str:
     return text if len(text) <= _QUOTED_LIMIT else text[: _QUOTED_LIMIT - 1] + "…"
 
 
-@dataclass(frozen=True, slots=True)
-class HeartbeatResult:
+class HeartbeatResult(Struct, frozen=True):
     """What recording a heartbeat did.
 
     `recorded` is False when the spoke already had this heartbeat or a later one (a retry,
@@ -122,8 +121,7 @@ class HeartbeatResult:
     recovered_from: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class SpokeState:
+class SpokeState(Struct, frozen=True):
     """A spoke item as the hub keeps it."""
 
     account_id: str
@@ -137,8 +135,7 @@ class SpokeState:
     silent_alerted_at: datetime | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class SilencePolicy:
+class SilencePolicy(Struct, frozen=True):
     """When a spoke counts as silent: more than `intervals_allowed` heartbeats missed."""
 
     interval: timedelta

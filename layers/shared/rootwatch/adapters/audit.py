@@ -39,19 +39,19 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
+from msgspec import Struct
 
 from rootwatch import keys
 from rootwatch.adapters.accounts import account_info
 from rootwatch.alerts import AccountInfo, Alert, TimelineEntry
 from rootwatch.incidents import AssumeRootGrant, Incident, SourceIpSighting
-from rootwatch.model import PlannedWindow, Severity
+from rootwatch.model import PlannedWindow, Severity, repr_without
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -76,8 +76,7 @@ class ConcurrentUpdateError(Exception):
     """The actor's pointer changed since it was read: read it again and redo the step."""
 
 
-@dataclass(frozen=True, slots=True)
-class EventClaim:
+class EventClaim(Struct, frozen=True):
     """What is known of an event before it is classified: enough to claim its id."""
 
     event_id: str
@@ -93,8 +92,7 @@ class EventClaim:
     expires_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class StoredEvent:
+class StoredEvent(Struct, frozen=True):
     """An event item as stored: its state, its claim and the alert it still owes."""
 
     event_id: str
@@ -102,22 +100,23 @@ class StoredEvent:
     lease_until: datetime
     claimed_by: str | None
     alert: Alert | None
-    item: Mapping[str, Any] = field(repr=False)
+    item: Mapping[str, Any]
+
+    def __repr__(self) -> str:
+        return repr_without(self, "item")
 
     def held_by_other(self, claimed_by: str, now: datetime) -> bool:
         return self.claimed_by != claimed_by and self.lease_until > now
 
 
-@dataclass(frozen=True, slots=True)
-class ClaimResult:
+class ClaimResult(Struct, frozen=True):
     """`fresh` when this call created the item; otherwise the item that was already there."""
 
     stored: StoredEvent
     fresh: bool
 
 
-@dataclass(frozen=True, slots=True)
-class AccountContext:
+class AccountContext(Struct, frozen=True):
     """An account's entry, planned windows, AssumeRoot sessions granted on it and the source
     IPs its root activity came from."""
 
@@ -131,16 +130,14 @@ class AccountContext:
         return min(covering, key=lambda w: (w.starts_at, w.window_id)) if covering else None
 
 
-@dataclass(frozen=True, slots=True)
-class OpenIncident:
+class OpenIncident(Struct, frozen=True):
     """The actor pointer as read: the open incident (if any) and the version to write on."""
 
     incident: Incident | None
     version: int
 
 
-@dataclass(frozen=True, slots=True)
-class EventOutcome:
+class EventOutcome(Struct, frozen=True):
     """What processing concluded about one claimed event."""
 
     claim: StoredEvent
@@ -167,8 +164,7 @@ class EventOutcome:
     alert: Alert | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class IncidentStepWrite:
+class IncidentStepWrite(Struct, frozen=True):
     """One actor's step: its pointer, the incidents it changed, its events, its grants and
     the source IPs of its events."""
 
@@ -511,7 +507,7 @@ class DynamoAuditStore:
             state=_state(plain.get("state")),
             lease_until=datetime.fromtimestamp(_int(plain.get("lease_until"), 0), UTC),
             claimed_by=_text(plain.get("claimed_by")),
-            alert=Alert.from_dict(json.loads(alert_text)) if isinstance(alert_text, str) else None,
+            alert=Alert.from_json(alert_text) if isinstance(alert_text, str) else None,
             item=dict(item),
         )
 
@@ -625,9 +621,7 @@ def _outcome_attributes(outcome: EventOutcome, now: datetime) -> dict[str, Any]:
         "planned_reason": outcome.planned_reason,
         "incident_id": outcome.incident_id,
         "alert_ids": [outcome.alert.alert_id] if outcome.alert else [],
-        "alert": json.dumps(outcome.alert.to_dict(), separators=(",", ":"))
-        if outcome.alert
-        else None,
+        "alert": outcome.alert.to_json() if outcome.alert else None,
         "state": "alerting" if outcome.alert else "done",
         "processed_at": keys.iso(now),
     }

@@ -7,10 +7,10 @@ attributes of the letter's own (the notifier's `alert_id`).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
+
+from msgspec import Struct, field
 
 from rootwatch.alerts import Alert
 
@@ -24,8 +24,7 @@ REASON_ATTRIBUTE = "reason"
 REASON_LIMIT = 1000
 
 
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
+class DeadLetter(Struct, frozen=True):
     """A message that can never be processed, with why."""
 
     key: str
@@ -34,8 +33,7 @@ class DeadLetter:
     attributes: Mapping[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
-class OutgoingMessage:
+class OutgoingMessage(Struct, frozen=True):
     key: str
     body: str
     attributes: Mapping[str, str] = field(default_factory=dict)
@@ -101,7 +99,7 @@ class SqsAlertQueue:
             [
                 OutgoingMessage(
                     key=alert.alert_id,
-                    body=json.dumps(alert.to_dict(), separators=(",", ":")),
+                    body=alert.to_json(),
                     attributes={"kind": alert.kind, "severity": alert.severity},
                 )
                 for alert in alerts

@@ -8,7 +8,8 @@ The incident's timeline, when the alert carries it, is a table in both parts.
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
+
+from msgspec import Struct
 
 from rootwatch.alerts import Alert, TimelineEntry
 from rootwatch.render.facts import Fact, Line, Link, Message, Value, Words, build_message
@@ -33,8 +34,7 @@ _TIMELINE_COLUMNS = ("Time (UTC)", "Event", "Severity", "Region", "Source IP", "
 _TIMELINE_LIMITS = (19, 64, 8, 20, 64, 7)
 
 
-@dataclass(frozen=True, slots=True)
-class RenderedEmail:
+class RenderedEmail(Struct, frozen=True):
     subject: str
     ascii_subject: str
     text: str

@@ -9,7 +9,7 @@ and email render the same `Message`, so they carry the same facts, each escaped 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from msgspec import Struct
 
 from rootwatch.alerts import Alert, EventFacts, IncidentFacts, TimelineEntry
 from rootwatch.model import Severity
@@ -37,20 +37,17 @@ DETAIL_LIMIT = 500
 LISTED_EVENT_NAMES = 5
 
 
-@dataclass(frozen=True, slots=True)
-class Words:
+class Words(Struct, frozen=True):
     text: str
     strong: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Value:
+class Value(Struct, frozen=True):
     text: str
     limit: int = SHORT_LIMIT
 
 
-@dataclass(frozen=True, slots=True)
-class Link:
+class Link(Struct, frozen=True):
     url: str
     label: str
 
@@ -59,16 +56,14 @@ Segment = Words | Value | Link
 Line = tuple[Segment, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Fact:
+class Fact(Struct, frozen=True):
     label: str
     line: Line
     # Shown where there is room for the full picture (email), left out of Slack.
     detail_only: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
+class Message(Struct, frozen=True):
     icon: str
     headline: Line
     context: Line

@@ -12,9 +12,10 @@ whereas the other order could lose the alert.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
+
+from msgspec import Struct, field
 
 from rootwatch.alerts import AccountInfo, Alert
 from rootwatch.spokes import (
@@ -63,8 +64,7 @@ def _positive(environ: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
-@dataclass(frozen=True, slots=True)
-class HeartbeatSettings:
+class HeartbeatSettings(Struct, frozen=True):
     retention: timedelta
 
     @classmethod
@@ -86,8 +86,7 @@ def silence_policy_from_environment(environ: Mapping[str, str]) -> SilencePolicy
     )
 
 
-@dataclass(frozen=True, slots=True)
-class HeartbeatOutcome:
+class HeartbeatOutcome(Struct, frozen=True):
     """A heartbeat and what recording it did, or why the event was not one."""
 
     heartbeat: Heartbeat | None = None
@@ -109,8 +108,7 @@ class HeartbeatRecorder:
         return HeartbeatOutcome(heartbeat=heartbeat, result=self._store.record(heartbeat))
 
 
-@dataclass(frozen=True, slots=True)
-class SilentSpoke:
+class SilentSpoke(Struct, frozen=True):
     """A spoke the watchdog reported this run, and whether its silence is marked."""
 
     spoke: SpokeState
@@ -118,8 +116,7 @@ class SilentSpoke:
     marked: bool
 
 
-@dataclass(slots=True)
-class WatchdogReport:
+class WatchdogReport(Struct):
     """One run: spokes read, overdue (alerted before or now), alerted, not queued."""
 
     stale: int = 0

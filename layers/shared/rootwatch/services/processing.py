@@ -30,11 +30,11 @@ import json
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aws_lambda_powertools import Logger
+from msgspec import Struct, field
 
 from rootwatch import detection
 from rootwatch.adapters.audit import (
@@ -77,8 +77,7 @@ DEFAULT_LEASE = timedelta(minutes=15)
 REQUEST_SUMMARY_LIMIT = 300
 
 
-@dataclass(frozen=True, slots=True)
-class ProcessorSettings:
+class ProcessorSettings(Struct, frozen=True):
     policy: IncidentPolicy
     retention: timedelta
     allowed_accounts: frozenset[str] = frozenset()
@@ -96,16 +95,14 @@ class ProcessorSettings:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class InboundMessage:
+class InboundMessage(Struct, frozen=True):
     """One ingest message: its id and the EventBridge event, as JSON text or decoded."""
 
     message_id: str
     body: str | Mapping[str, Any]
 
 
-@dataclass(slots=True)
-class BatchReport:
+class BatchReport(Struct):
     """What a batch came to; `failures` maps the message ids to retry to why."""
 
     received: int = 0
@@ -118,8 +115,7 @@ class BatchReport:
     failures: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass(slots=True)
-class _Candidate:
+class _Candidate(Struct):
     """A trusted event rootwatch keeps, with every message of the batch that carried it."""
 
     record: CloudTrailRecord
@@ -128,8 +124,7 @@ class _Candidate:
     stored: StoredEvent | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class _Prepared:
+class _Prepared(Struct, frozen=True):
     candidate: _Candidate
     stored: StoredEvent
     classification: Classification
@@ -141,8 +136,7 @@ class _Prepared:
         return self.candidate.record
 
 
-@dataclass(frozen=True, slots=True)
-class _PendingAlert:
+class _PendingAlert(Struct, frozen=True):
     """An alert to enqueue before its owner event is done (None: nothing left to send)."""
 
     alert: Alert | None
