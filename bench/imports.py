@@ -13,9 +13,13 @@ function:
   distributions, so packages that happen to be installed here (awscrt, pyOpenSSL, ...)
   and that Lambda does not have are not imported by either side.
 
-The baseline, `import boto3`, runs in the same conditions, alternating with the handler
-so that machine load falls on both alike; each side keeps its best of the runs. Bytecode
-is compiled beforehand by an unmeasured run of each.
+The baseline, `import boto3`, runs in the same conditions, just before the handler in
+each round, and the ratio judged is the median over the rounds of each pair's ratio: a
+machine whose speed drifts (other work, frequency changes) slows both imports of a pair
+alike, while a lone fast or slow run moves the median little. (The ratio of the two best
+runs was tried first; on this shared machine it swung by 0.2 between runs of the bench,
+as one lucky `import boto3` lowers the baseline of every handler.) Bytecode is compiled
+beforehand by an unmeasured run of each.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import median
 from typing import Final
 
 from packaging.requirements import Requirement
@@ -80,27 +85,46 @@ class ImportSample:
 
 
 @dataclass(frozen=True, slots=True)
-class ImportTimes:
-    """The best wall-clock and the best CPU time of each import over `runs` of it."""
+class ImportPair:
+    """One round for one handler: `import boto3`, then the handler's import, back to back."""
 
     baseline: ImportSample
-    handlers: Mapping[str, ImportSample]
+    handler: ImportSample
+
+
+@dataclass(frozen=True, slots=True)
+class ImportTimes:
+    """Each handler's rounds; its ratio to `import boto3` is the median of the rounds'."""
+
+    pairs: Mapping[str, Sequence[ImportPair]]
     runs: int
 
+    @property
+    def handlers(self) -> list[str]:
+        return list(self.pairs)
+
     def ratio(self, handler: str) -> float:
-        """The handler's import time over boto3's, wall clock: the judged figure."""
-        return self.handlers[handler].wall / self.baseline.wall
+        """The median of the rounds' handler-to-boto3 ratios, wall clock: the judged figure."""
+        return median(pair.handler.wall / pair.baseline.wall for pair in self.pairs[handler])
 
     def cpu_ratio(self, handler: str) -> float:
         """The same in CPU time, which other work on the machine disturbs less."""
-        return self.handlers[handler].cpu / self.baseline.cpu
+        return median(pair.handler.cpu / pair.baseline.cpu for pair in self.pairs[handler])
+
+    def time(self, handler: str) -> ImportSample:
+        """The handler's median wall-clock and median CPU time."""
+        return median_sample(pair.handler for pair in self.pairs[handler])
+
+    def baseline(self) -> ImportSample:
+        """`import boto3`'s median wall-clock and median CPU time over every round."""
+        return median_sample(pair.baseline for pairs in self.pairs.values() for pair in pairs)
 
 
-def best(samples: Iterable[ImportSample]) -> ImportSample:
-    """The least wall-clock time and the least CPU time among `samples`."""
+def median_sample(samples: Iterable[ImportSample]) -> ImportSample:
+    """The median wall-clock time and the median CPU time among `samples`."""
     listed = list(samples)
     return ImportSample(
-        wall=min(sample.wall for sample in listed), cpu=min(sample.cpu for sample in listed)
+        wall=median(sample.wall for sample in listed), cpu=median(sample.cpu for sample in listed)
     )
 
 
@@ -270,26 +294,18 @@ def measure_imports(
     runs: int,
     python: str = sys.executable,
 ) -> ImportTimes:
-    """Best of `runs` import times of each handler and of boto3, alternating the two."""
-    samples: dict[str, list[ImportSample]] = {BASELINE_MODULE: []}
+    """`runs` rounds of `import boto3` then each handler's import, each in a new process."""
+    pairs: dict[str, list[ImportPair]] = {handler.name: [] for handler in handlers}
     for handler in handlers:
-        samples[handler.name] = []
         # Unmeasured: bytecode is written, the page cache is warm.
         time_import(handler, handler.module, layer_path=layer_path, python=python)
         time_import(handler, BASELINE_MODULE, layer_path=layer_path, python=python)
     for _ in range(runs):
         for handler in handlers:
-            samples[BASELINE_MODULE].append(
-                time_import(handler, BASELINE_MODULE, layer_path=layer_path, python=python)
-            )
-            samples[handler.name].append(
-                time_import(handler, handler.module, layer_path=layer_path, python=python)
-            )
-    return ImportTimes(
-        baseline=best(samples[BASELINE_MODULE]),
-        handlers={handler.name: best(samples[handler.name]) for handler in handlers},
-        runs=runs,
-    )
+            baseline = time_import(handler, BASELINE_MODULE, layer_path=layer_path, python=python)
+            measured = time_import(handler, handler.module, layer_path=layer_path, python=python)
+            pairs[handler.name].append(ImportPair(baseline=baseline, handler=measured))
+    return ImportTimes(pairs=pairs, runs=runs)
 
 
 def time_import(
