@@ -52,6 +52,7 @@ POWERTOOLS_VARIABLES = {
     "POWERTOOLS_LOG_LEVEL",
 }
 # Metrics the functions emit with powertools, shown on the dashboard.
+# The metrics the hub's operators watch first (every metric a function emits is shown too).
 DASHBOARD_METRICS = (
     "EventsReceived",
     "Duplicates",
@@ -60,6 +61,32 @@ DASHBOARD_METRICS = (
     "AlertsSent",
     "AlertsFailed",
 )
+METRIC_CALLS = frozenset({"add_metric", "single_metric"})
+
+
+def emitted_metrics(source: str) -> set[str]:
+    """The metric names a handler's source emits: `add_metric(name="X")`, `single_metric(...)`,
+    and the names of a `for name, value in (("X", ...), ...)` loop that emits `name`."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if (
+            isinstance(node, ast.Call)
+            and getattr(node.func, "attr", getattr(node.func, "id", None)) in METRIC_CALLS
+        ):
+            for keyword in node.keywords:
+                if keyword.arg == "name" and isinstance(keyword.value, ast.Constant):
+                    names.add(keyword.value.value)
+        if (
+            isinstance(node, ast.For)
+            and isinstance(node.target, ast.Tuple)
+            and isinstance(node.target.elts[0], ast.Name)
+            and isinstance(node.iter, ast.Tuple)
+        ):
+            for pair in node.iter.elts:
+                if isinstance(pair, ast.Tuple) and isinstance(pair.elts[0], ast.Constant):
+                    names.add(pair.elts[0].value)
+    return names
+
 
 # Every exception to "no wildcard action" and "no `*` resource", with its reason.
 JUSTIFIED_WILDCARD_ACTIONS = {
@@ -124,9 +151,11 @@ def test_sam_build_builds_every_function_and_the_layer(hub: Template, hub_build:
     # The runtime's boto3 and botocore, compiled and matched, are the ones the handlers use.
     shipped = {path.name.split("-")[0].lower() for path in layer.glob("*.dist-info")}
     assert not shipped & {"boto3", "botocore", "s3transfer", "requests", "urllib3"}, shipped
-    # wrapt's compiled extension is the Lambda platform's (arm64), not this machine's.
-    extensions = [path.name for path in (layer / "wrapt").glob("*.so")]
-    assert extensions and all("aarch64" in name for name in extensions), extensions
+    # Compiled extensions are the Lambda platform's (arm64), not this machine's: wrapt's
+    # (Tracer) and msgspec's (every handler's value types).
+    for package in ("wrapt", "msgspec"):
+        extensions = [path.name for path in (layer / package).glob("*.so")]
+        assert extensions and all("aarch64" in name for name in extensions), extensions
     # Bytecode that does not depend on file times, so Lambda never recompiles the layer.
     keys_bytecode = list((layer / "rootwatch" / "__pycache__").glob("keys.cpython-313.pyc"))
     assert keys_bytecode, "the layer is not compiled for python3.13"
@@ -1016,7 +1045,11 @@ def test_dashboard_shows_the_metrics_and_every_queue(hub: Template) -> None:
         for metric in widget["properties"]["metrics"]
         if isinstance(metric[0], dict)
     ]
-    for metric_name in DASHBOARD_METRICS:
+    emitted = set().union(
+        *(emitted_metrics(path.read_text()) for path in (REPO / "functions").glob("*/app.py"))
+    )
+    assert set(DASHBOARD_METRICS) <= emitted
+    for metric_name in sorted(emitted):
         assert (
             f"SEARCH('Namespace=\"{namespace}\" MetricName=\"{metric_name}\"', 'Sum', 300)"
             in expressions
