@@ -1,10 +1,11 @@
 """Heartbeat: records the last heartbeat of each spoke (account and region).
 
 Invoked by the hub rule `heartbeat` with a spoke's scheduled event. Thin by design:
-`rootwatch.services.heartbeats` reads the heartbeat and records it; this module wires the
-DynamoDB client once per container and reports the outcome (logs and metrics). An event
-that is not a heartbeat is logged with the reason and not retried; a failure to record
-raises, so Lambda retries it and finally puts it in the function's DLQ.
+`rootwatch.services.heartbeats` reads the heartbeat, records it and, when it ends a silence
+the watchdog alerted, queues the spoke-recovered message; this module wires the AWS clients
+once per container and reports the outcome (logs and metrics). An event that is not a
+heartbeat is logged with the reason and not retried; a failure to record, or to queue the
+message owed, raises, so Lambda retries it and finally puts it in the function's DLQ.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from rootwatch.adapters.heartbeats import DynamoHeartbeats
+from rootwatch.adapters.queues import SqsAlertQueue, SqsSender
 from rootwatch.keys import iso
 from rootwatch.services.heartbeats import HeartbeatRecorder, HeartbeatSettings
 
@@ -30,10 +32,11 @@ metrics = Metrics()
 
 @cache
 def recorder() -> HeartbeatRecorder:
-    """The service and its client, built on the first heartbeat a container handles."""
+    """The service and its clients, built on the first heartbeat a container handles."""
     settings = HeartbeatSettings.from_environment(os.environ)
     return HeartbeatRecorder(
-        DynamoHeartbeats(boto3.client("dynamodb"), os.environ["TABLE_NAME"], settings.retention)
+        DynamoHeartbeats(boto3.client("dynamodb"), os.environ["TABLE_NAME"], settings.retention),
+        SqsAlertQueue(SqsSender(boto3.client("sqs"), os.environ["NOTIFY_QUEUE_URL"])),
     )
 
 
@@ -52,6 +55,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         "region": heartbeat.region,
         "heartbeat": iso(heartbeat.at),
     }
+    if outcome.recovery_alert_id:
+        metrics.add_metric(name="RecoveryAlerts", unit=MetricUnit.Count, value=1)
+        logger.info(
+            "spoke-recovered message queued",
+            extra={**spoke, "alert_id": outcome.recovery_alert_id},
+        )
     if not result.recorded:
         metrics.add_metric(name="HeartbeatsStale", unit=MetricUnit.Count, value=1)
         logger.info("the spoke already has this heartbeat or a later one", extra=spoke)

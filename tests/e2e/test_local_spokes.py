@@ -4,6 +4,7 @@ region, heartbeats to the hub, and a silenced spoke reported by the watchdog thr
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -136,6 +137,34 @@ def test_a_silenced_spoke_is_reported_once_and_listed_as_silent(
     silent = run_cli(capsys, "spokes", "--endpoint-url", hub.endpoint.url, "--status", "silent")
     (_header, row) = silent.lines()
     assert row.split()[:3] == [ACME, "-", "eu-west-1"] and row.endswith("silent")
+
+
+def test_a_silenced_spoke_that_reports_again_says_so_once(start_hub: HubFactory) -> None:
+    hub = start_hub()
+    fleet = _fleet(hub)
+    events = [
+        _login("a0000000-0000-4000-8000-000000000007", account=ACME, region="us-east-1"),
+        _login("a0000000-0000-4000-8000-000000000008", account=ACME, region="eu-west-1"),
+    ]
+    run_through_spokes(hub, fleet, events, silenced={(ACME, "eu-west-1")})
+    assert len(_silent_spoke_posts(hub)) == 1
+
+    fleet.beat(datetime.now(UTC))
+    hub.drain()
+    texts = [render_payload(post.payload) for post in hub.slack_posts() if post.accepted]
+    (recovered,) = [text for text in texts if "Spoke reports again" in text]
+    assert recovered.startswith("✅ RESOLVED · Spoke reports again · eu-west-1 after ")
+    assert ACME in recovered
+    assert [invocation.error for invocation in hub.function_errors] == []
+    assert hub.metric_total("RecoveryAlerts") == 1
+
+    # The next heartbeats and watchdog runs find nothing to say.
+    fleet.beat(datetime.now(UTC) + timedelta(minutes=1))
+    hub.fire_schedules()
+    hub.drain()
+    texts = [render_payload(post.payload) for post in hub.slack_posts() if post.accepted]
+    assert sum("Spoke reports again" in text for text in texts) == 1
+    assert len(_silent_spoke_posts(hub)) == 1
 
 
 def _write_events(directory: Path) -> Path:

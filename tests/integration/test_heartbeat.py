@@ -15,6 +15,8 @@ from moto import mock_aws
 from rootwatch import keys
 from rootwatch.adapters.spoke_registry import SpokeRegistry
 from rootwatch.adapters.spokes import DynamoSpokes
+from rootwatch.alerts import Alert
+from rootwatch.spokes import silence_alert_id
 
 from tests.support.handlers import LambdaContext, load_handler
 from tests.support.tables import create_audit_table
@@ -31,6 +33,19 @@ CONTEXT = LambdaContext("rootwatch-heartbeat", remaining_millis=10_000)
 class Table:
     dynamodb: Any
     name: str
+    sqs: Any
+    notify_queue_url: str
+
+    def alerts(self) -> list[Alert]:
+        """The alerts on the notify queue (taken off it)."""
+        messages = self.sqs.receive_message(
+            QueueUrl=self.notify_queue_url, MaxNumberOfMessages=10
+        ).get("Messages", [])
+        for message in messages:
+            self.sqs.delete_message(
+                QueueUrl=self.notify_queue_url, ReceiptHandle=message["ReceiptHandle"]
+            )
+        return [Alert.from_json(message["Body"]) for message in messages]
 
     def spoke(self, account: str, region: str) -> dict[str, Any] | None:
         item = self.dynamodb.get_item(
@@ -48,10 +63,13 @@ def table(monkeypatch: pytest.MonkeyPatch) -> Iterator[Table]:
     with mock_aws():
         dynamodb = boto3.client("dynamodb")
         name = create_audit_table(dynamodb)
+        sqs = boto3.client("sqs")
+        queue_url = sqs.create_queue(QueueName="rootwatch-notify")["QueueUrl"]
         monkeypatch.setenv("TABLE_NAME", name)
+        monkeypatch.setenv("NOTIFY_QUEUE_URL", queue_url)
         monkeypatch.setenv("RETENTION_DAYS", str(RETENTION_DAYS))
         app.recorder.cache_clear()
-        yield Table(dynamodb, name)
+        yield Table(dynamodb, name, sqs, queue_url)
         app.recorder.cache_clear()
 
 
@@ -123,26 +141,121 @@ def test_the_last_heartbeat_never_moves_backwards(
     assert emitted(capsys.readouterr().out) == {"HeartbeatsStale": 2}
 
 
-def test_a_heartbeat_ends_an_alerted_silence(
+def _silence(table: Table, last: datetime) -> str:
+    """The spoke heard at `last` made silent and alerted, as the watchdog does it."""
+    app.lambda_handler(heartbeat(last), CONTEXT)
+    spokes = DynamoSpokes(table.dynamodb, table.name)
+    (silent,) = spokes.every()
+    alert_id = silence_alert_id(silent)
+    assert spokes.mark_alerted(silent, alert_id, at=_recent(60))
+    return alert_id
+
+
+def test_an_ordinary_heartbeat_costs_one_call(table: Table) -> None:
+    app.lambda_handler(heartbeat(_recent(20)), CONTEXT)
+    calls: list[str] = []
+
+    def count(model: Any, **_: Any) -> None:
+        calls.append(model.name)
+
+    if boto3.DEFAULT_SESSION is None:
+        boto3.setup_default_session()
+    session = boto3.DEFAULT_SESSION
+    assert session is not None
+    # Clients copy the session's hooks when they are made: make the handler's anew.
+    session.events.register("before-call", count)
+    app.recorder.cache_clear()
+    try:
+        app.lambda_handler(heartbeat(_recent(5)), CONTEXT)
+    finally:
+        session.events.unregister("before-call", count)
+    assert calls == ["UpdateItem"]
+
+
+def test_a_heartbeat_ends_an_alerted_silence_and_says_so_where_the_silence_went(
     table: Table, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
     first = _recent(120)
-    app.lambda_handler(heartbeat(first), CONTEXT)
-    spokes = DynamoSpokes(table.dynamodb, table.name)
-    (silent,) = spokes.every()
-    assert spokes.mark_alerted(silent, "silent:x", at=_recent(60))
+    table.dynamodb.put_item(
+        TableName=table.name,
+        Item={
+            **{k: {"S": v} for k, v in keys.account_key(ACME).items()},
+            "name": {"S": "Acme payer"},
+            "slack_secrets": {"SS": ["rootwatch/slack/acme"]},
+        },
+    )
+    silence = _silence(table, first)
     capsys.readouterr()
 
-    app.lambda_handler(heartbeat(_recent(1)), CONTEXT)
+    back = _recent(1)
+    app.lambda_handler(heartbeat(back), CONTEXT)
     item = table.spoke(ACME, "eu-west-1")
     assert item is not None
     assert "silent_alert_id" not in item and "silent_alerted_at" not in item
+    assert "recovery_pending" not in item
     assert item["first_heartbeat"] == keys.iso(first)
-    assert emitted(capsys.readouterr().out) == {"HeartbeatsRecorded": 1, "SpokesRecovered": 1}
+    (alert,) = table.alerts()
+    assert (alert.alert_id, alert.kind) == (f"recovered:{silence}", "spoke-recovered")
+    assert alert.account.name == "Acme payer"
+    assert alert.account.slack_secrets == ("rootwatch/slack/acme",)
+    assert alert.spoke is not None
+    assert (alert.spoke.last_heartbeat, alert.spoke.reported_at) == (
+        keys.iso(first),
+        keys.iso(back),
+    )
+    assert emitted(capsys.readouterr().out) == {
+        "HeartbeatsRecorded": 1,
+        "SpokesRecovered": 1,
+        "RecoveryAlerts": 1,
+    }
     (log,) = [r for r in caplog.records if r.getMessage() == "silent spoke reports again"]
     assert log.levelname == "WARNING"
-    assert log.__dict__["silence"] == "silent:x"
+    assert log.__dict__["silence"] == silence
     assert log.__dict__["previous_heartbeat"] == keys.iso(first)
+
+    # Later heartbeats owe nothing.
+    app.lambda_handler(heartbeat(_recent(0)), CONTEXT)
+    assert table.alerts() == []
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics")
+def test_a_recovery_the_queue_refused_is_sent_when_lambda_retries_the_heartbeat(
+    table: Table, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    silence = _silence(table, _recent(120))
+    back = heartbeat(_recent(1))
+    monkeypatch.setenv("NOTIFY_QUEUE_URL", table.notify_queue_url + "-gone")
+    app.recorder.cache_clear()
+    with pytest.raises(Exception, match=r"NonExistentQueue|not queued"):
+        app.lambda_handler(back, CONTEXT)
+    item = table.spoke(ACME, "eu-west-1")
+    assert item is not None and item["recovery_pending"] == silence
+    assert item["last_heartbeat"] == back["time"]
+
+    monkeypatch.setenv("NOTIFY_QUEUE_URL", table.notify_queue_url)
+    app.recorder.cache_clear()
+    capsys.readouterr()
+    response = app.lambda_handler(back, CONTEXT)
+    assert response["recorded"] is False
+    assert [alert.alert_id for alert in table.alerts()] == [f"recovered:{silence}"]
+    item = table.spoke(ACME, "eu-west-1")
+    assert item is not None and "recovery_pending" not in item
+    assert emitted(capsys.readouterr().out) == {"HeartbeatsStale": 1, "RecoveryAlerts": 1}
+
+
+def test_a_spoke_expected_and_silent_before_its_first_heartbeat_recovers_too(
+    table: Table,
+) -> None:
+    registry = SpokeRegistry(table.dynamodb, table.name)
+    registry.expect(ACME, "eu-west-1", registered_by="arn:aws:iam::1:user/ops", now=_recent(90))
+    spokes = DynamoSpokes(table.dynamodb, table.name)
+    (never,) = spokes.never_reported()
+    assert spokes.mark_alerted(never, silence_alert_id(never), at=_recent(30))
+
+    app.lambda_handler(heartbeat(_recent(1)), CONTEXT)
+    (alert,) = table.alerts()
+    assert alert.alert_id == f"recovered:silent:{ACME}:eu-west-1:never"
+    assert alert.spoke is not None and alert.spoke.last_heartbeat is None
 
 
 def test_an_expected_spoke_keeps_its_registration_and_joins_the_heartbeats(table: Table) -> None:

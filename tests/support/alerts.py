@@ -122,6 +122,19 @@ SILENT_SPOKE = Alert(
     raised_at="2026-11-28T14:02:00Z",
 )
 
+SPOKE_RECOVERED = Alert(
+    alert_id="recovered:silent:111122223333:eu-west-1:2026-11-28T13:15:00Z",
+    kind="spoke-recovered",
+    severity="critical",
+    account=ACME,
+    spoke=SpokeFacts(
+        region="eu-west-1",
+        last_heartbeat="2026-11-28T13:15:00Z",
+        reported_at="2026-11-28T15:20:00Z",
+    ),
+    raised_at="2026-11-28T15:20:04Z",
+)
+
 TEST = Alert(
     alert_id="test#2026-11-28T14:02:00Z",
     kind="test",
@@ -136,6 +149,7 @@ EVERY_KIND = {
     "escalation": ESCALATION,
     "update": UPDATE,
     "silent-spoke": SILENT_SPOKE,
+    "spoke-recovered": SPOKE_RECOVERED,
     "test": TEST,
 }
 

@@ -839,8 +839,8 @@ _ROLE_PREFIXES: dict[str, dict[str, Any]] = {
         "other": {"secretsmanager:GetSecretValue"},
     },
     "Heartbeat": {
-        "dynamodb": {"dynamodb:UpdateItem"},
-        "send": {"HeartbeatDeadLetterQueue"},
+        "dynamodb": {"dynamodb:UpdateItem", "dynamodb:GetItem"},
+        "send": {"NotifyQueue", "HeartbeatDeadLetterQueue"},
         "receive": set(),
         "other": set(),
     },

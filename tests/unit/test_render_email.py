@@ -16,6 +16,7 @@ from tests.support.alerts import (
     INJECTIONS,
     OUR_URL,
     SILENT_SPOKE,
+    SPOKE_RECOVERED,
     TEST,
     UPDATE,
     HtmlStructure,
@@ -90,6 +91,12 @@ def test_an_update_and_a_silent_spoke_and_a_test_have_subjects_that_say_so() -> 
         "Spoke silent · no heartbeat from eu-west-1 for 47 min"
         in render_email(SILENT_SPOKE).subject
     )
+    recovered = render_email(SPOKE_RECOVERED)
+    assert recovered.subject.startswith(
+        "[rootwatch] RESOLVED · Spoke reports again · eu-west-1 after 2 h 5 min"
+    )
+    assert recovered.ascii_subject.startswith("[rootwatch] RESOLVED - Spoke reports again")
+    assert "Silent since" in recovered.text and "Reported again" in recovered.text
     test = render_email(TEST)
     assert test.subject.startswith("[rootwatch TEST] TEST · rootwatch test alert")
     assert "<strong>TEST</strong>" in test.html

@@ -16,6 +16,7 @@ from tests.support.alerts import (
     FIRST,
     INJECTIONS,
     SILENT_SPOKE,
+    SPOKE_RECOVERED,
     TEST,
     UPDATE,
     assert_slack_payload_inert,
@@ -89,6 +90,29 @@ def test_a_silent_spoke_says_where_and_for_how_long() -> None:
     assert "*Last heartbeat*\n2026-11-28 13:15:00 UTC" in text
     assert "*Expected*\nevery 5 min" in text
     assert "`rootwatch spokes --account 111122223333`" in text
+
+
+def test_a_spoke_that_reports_again_says_for_how_long_it_was_silent_and_what_to_scan() -> None:
+    payload = render_slack(SPOKE_RECOVERED)
+    text = message_text(payload)
+    assert text.startswith(
+        "✅ *RESOLVED · Spoke reports again* · eu-west-1 after 2 h 5 min without a heartbeat"
+    )
+    assert "CRITICAL" not in text
+    assert "*Silent since*\n2026-11-28 13:15:00 UTC" in text
+    assert "*Reported again*\n2026-11-28 15:20:00 UTC" in text
+    assert (
+        "may not have reached the hub from 2026-11-28 13:15:00 UTC to 2026-11-28 15:20:00 UTC"
+        in text
+    )
+    assert "`rootwatch spokes --account 111122223333`" in text
+
+
+def test_a_spoke_that_never_reported_before_its_recovery_says_so() -> None:
+    spoke = replace(SPOKE_RECOVERED.spoke, last_heartbeat=None)
+    text = message_text(render_slack(replace(SPOKE_RECOVERED, spoke=spoke)))
+    assert "*Silent since*\nnever reported before" in text
+    assert "may not have reached the hub while it was silent" in text
 
 
 def test_a_spoke_that_never_reported_says_so() -> None:

@@ -18,10 +18,13 @@ from rootwatch.spokes import (
     HeartbeatError,
     SilencePolicy,
     SpokeState,
+    heard_before_silence,
     parse_heartbeat,
+    recovery_alert_id,
     silence_alert_id,
     silences_to_report,
     silent_spoke_alert,
+    spoke_recovered_alert,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -246,3 +249,43 @@ def test_a_spoke_that_never_reported_says_who_expected_it() -> None:
         "registered 2026-11-27T09:00:00Z by arn:aws:iam::999988887777:user/ops; "
         "no heartbeat has ever arrived from this spoke"
     )
+
+
+# --- the recovery --------------------------------------------------------------------
+
+
+def test_the_recovery_answers_its_silence_where_the_silence_went() -> None:
+    account = AccountInfo(account_id=ACME, name="Acme payer", min_severity="critical")
+    last = NOW - timedelta(hours=2)
+    silence = silent_spoke_alert(_spoke(last), account, now=NOW, policy=POLICY)
+    reported = NOW + timedelta(minutes=5)
+    alert = spoke_recovered_alert(
+        account=account,
+        region="eu-west-1",
+        silence_alert_id=silence.alert_id,
+        reported_at=reported,
+        now=NOW + timedelta(minutes=6),
+    )
+    assert alert.kind == "spoke-recovered"
+    assert alert.alert_id == recovery_alert_id(silence.alert_id) == f"recovered:{silence.alert_id}"
+    # Same severity, so an account's minimum severity lets both through or neither.
+    assert alert.severity == silence.severity
+    assert alert.spoke is not None
+    assert (alert.spoke.last_heartbeat, alert.spoke.reported_at) == (
+        keys.iso(last),
+        keys.iso(reported),
+    )
+    assert Alert.from_json(alert.to_json()) == alert
+
+
+@pytest.mark.parametrize(
+    ("silence", "heard"),
+    [
+        (f"silent:{ACME}:eu-west-1:2026-11-28T12:00:00Z", datetime(2026, 11, 28, 12, tzinfo=UTC)),
+        (f"silent:{ACME}:eu-west-1:never", None),
+        ("silent:garbled", None),
+        (f"silent:{ACME}:eu-west-1:2026-13-45T99:00:00Z", None),
+    ],
+)
+def test_the_silence_names_the_heartbeat_it_followed(silence: str, heard: datetime | None) -> None:
+    assert heard_before_silence(silence) == heard

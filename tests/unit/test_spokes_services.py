@@ -13,6 +13,7 @@ from rootwatch.alerts import AccountInfo, Alert
 from rootwatch.services.heartbeats import (
     HeartbeatRecorder,
     HeartbeatSettings,
+    RecoveryNotQueued,
     Watchdog,
     silence_policy_from_environment,
 )
@@ -160,32 +161,116 @@ def test_a_heartbeat_during_the_run_leaves_the_silence_unmarked(spokes: FakeSpok
 
 
 class FakeHeartbeats:
+    """Spoke items as the DynamoDB store keeps them: the last heartbeat never moves back, a
+    heartbeat ends the alerted silence and keeps its id as owed until it is cleared."""
+
     def __init__(self) -> None:
         self.recorded: list[Heartbeat] = []
+        self.last: dict[tuple[str, str], datetime] = {}
+        self.silences: dict[tuple[str, str], str] = {}
+        self.owed: dict[tuple[str, str], str] = {}
+        self.accounts = {ACME: AccountInfo(account_id=ACME, name="Acme payer")}
 
     def record(self, heartbeat: Heartbeat) -> HeartbeatResult:
+        spoke = (heartbeat.account_id, heartbeat.region)
+        last = self.last.get(spoke)
+        if last is not None and last >= heartbeat.at:
+            return HeartbeatResult(
+                recorded=False, recovery_pending=self.owed.get(spoke), last_heartbeat=last
+            )
         self.recorded.append(heartbeat)
-        return HeartbeatResult(recorded=True)
+        self.last[spoke] = heartbeat.at
+        silence = self.silences.pop(spoke, None)
+        if silence is not None:
+            self.owed[spoke] = silence
+        return HeartbeatResult(
+            recorded=True,
+            previous=last,
+            recovered_from=silence,
+            recovery_pending=self.owed.get(spoke),
+            last_heartbeat=heartbeat.at,
+        )
+
+    def account(self, account_id: str) -> AccountInfo:
+        return self.accounts.get(account_id, AccountInfo(account_id=account_id))
+
+    def clear_recovery(self, account_id: str, region: str, silence_alert_id: str) -> None:
+        if self.owed.get((account_id, region)) == silence_alert_id:
+            del self.owed[(account_id, region)]
+
+
+def heartbeat_event(at: str, region: str = "eu-west-1") -> dict[str, object]:
+    return {
+        "source": "aws.events",
+        "detail-type": "Scheduled Event",
+        "time": at,
+        "resources": [f"arn:aws:events:{region}:{ACME}:rule/rootwatch-heartbeat"],
+        "detail": {},
+    }
 
 
 def test_the_recorder_records_heartbeats_and_rejects_other_events() -> None:
-    store = FakeHeartbeats()
-    recorder = HeartbeatRecorder(store)
-    event = {
-        "source": "aws.events",
-        "detail-type": "Scheduled Event",
-        "time": "2026-11-28T14:45:00Z",
-        "resources": [f"arn:aws:events:eu-west-1:{ACME}:rule/rootwatch-heartbeat"],
-        "detail": {},
-    }
+    store, queue = FakeHeartbeats(), FakeQueue()
+    recorder = HeartbeatRecorder(store, queue)
+    event = heartbeat_event("2026-11-28T14:45:00Z")
     outcome = recorder.handle(event, now=NOW)
     assert outcome.rejected is None
-    assert outcome.result == HeartbeatResult(recorded=True)
+    assert outcome.result is not None and outcome.result.recorded
+    assert outcome.recovery_alert_id is None
     assert [(h.account_id, h.region) for h in store.recorded] == [(ACME, "eu-west-1")]
     rejected = recorder.handle({**event, "source": "aws.s3"}, now=NOW)
     assert rejected.heartbeat is None and rejected.result is None
     assert rejected.rejected is not None and "not a scheduled event" in rejected.rejected
     assert len(store.recorded) == 1
+    assert queue.sent == []
+
+
+SILENCE = f"silent:{ACME}:eu-west-1:2026-11-28T12:00:00Z"
+
+
+def test_the_heartbeat_that_ends_an_alerted_silence_sends_one_recovery() -> None:
+    store, queue = FakeHeartbeats(), FakeQueue()
+    store.last[(ACME, "eu-west-1")] = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    store.silences[(ACME, "eu-west-1")] = SILENCE
+    recorder = HeartbeatRecorder(store, queue)
+
+    outcome = recorder.handle(heartbeat_event("2026-11-28T14:45:00Z"), now=NOW)
+    (alert,) = queue.sent
+    assert outcome.recovery_alert_id == alert.alert_id == f"recovered:{SILENCE}"
+    assert (alert.kind, alert.severity) == ("spoke-recovered", "critical")
+    assert alert.account.name == "Acme payer"
+    assert alert.spoke is not None
+    assert (alert.spoke.region, alert.spoke.last_heartbeat, alert.spoke.reported_at) == (
+        "eu-west-1",
+        "2026-11-28T12:00:00Z",
+        "2026-11-28T14:45:00Z",
+    )
+    assert store.owed == {}
+
+    # The next heartbeats owe nothing.
+    recorder.handle(heartbeat_event("2026-11-28T15:00:00Z"), now=NOW)
+    assert len(queue.sent) == 1
+
+
+def test_a_recovery_not_queued_is_sent_when_the_heartbeat_comes_again() -> None:
+    store, queue = FakeHeartbeats(), FakeQueue(refuse={f"recovered:{SILENCE}"})
+    store.silences[(ACME, "eu-west-1")] = SILENCE
+    recorder = HeartbeatRecorder(store, queue)
+    event = heartbeat_event("2026-11-28T14:45:00Z")
+
+    with pytest.raises(RecoveryNotQueued):
+        recorder.handle(event, now=NOW)
+    assert queue.sent == [] and store.owed == {(ACME, "eu-west-1"): SILENCE}
+
+    # Lambda delivers the same heartbeat again: recorded already, but the message is owed.
+    queue.refuse.clear()
+    again = recorder.handle(event, now=NOW)
+    assert again.result is not None and not again.result.recorded
+    assert again.recovery_alert_id == f"recovered:{SILENCE}"
+    assert [alert.alert_id for alert in queue.sent] == [f"recovered:{SILENCE}"]
+    assert queue.sent[0].spoke is not None
+    assert queue.sent[0].spoke.reported_at == "2026-11-28T14:45:00Z"
+    assert store.owed == {}
 
 
 def test_settings_come_from_the_template_environment() -> None:

@@ -14,7 +14,7 @@ import msgspec
 import msgspec.json
 from msgspec import Struct, field
 
-AlertKind = Literal["first", "escalation", "update", "silent-spoke", "test"]
+AlertKind = Literal["first", "escalation", "update", "silent-spoke", "spoke-recovered", "test"]
 
 
 class AccountInfo(Struct, frozen=True):
@@ -83,11 +83,16 @@ class UpdateFacts(Struct, frozen=True):
 
 
 class SpokeFacts(Struct, frozen=True):
-    """The spoke a silent-spoke alert is about."""
+    """The spoke a silent-spoke or spoke-recovered alert is about.
+
+    `last_heartbeat` is the last heartbeat before the silence (None: never reported);
+    `reported_at`, for a recovery, the heartbeat that ended it.
+    """
 
     region: str
     last_heartbeat: str | None = None
     interval_minutes: int | None = None
+    reported_at: str | None = None
 
 
 class Alert(Struct, frozen=True):

@@ -9,7 +9,10 @@ A watched spoke is *silent* when its last heartbeat is older than `SilencePolicy
 (the heartbeat interval times the intervals allowed to be missed), and an expected spoke
 that never reported is reported once it has been registered that long. Each silence alerts
 once: its alert id names the last heartbeat it follows (`silence_alert_id`), the item keeps
-the id of the silence it alerted, and a new heartbeat starts afresh.
+the id of the silence it alerted, and a new heartbeat starts afresh. The heartbeat that
+ends an alerted silence owes a `spoke-recovered` message (`spoke_recovered_alert`), sent to
+where the silence went: the spoke item keeps the silence's id as `recovery_pending` until
+the message is queued, so a hub that fails in between still sends it on the next heartbeat.
 """
 
 from __future__ import annotations
@@ -119,6 +122,10 @@ class HeartbeatResult(Struct, frozen=True):
     recorded: bool
     previous: datetime | None = None
     recovered_from: str | None = None
+    # The silence whose spoke-recovered message is still owed (this one, or an earlier one
+    # whose message was not queued), and the spoke's last heartbeat as it now stands.
+    recovery_pending: str | None = None
+    last_heartbeat: datetime | None = None
 
 
 class SpokeState(Struct, frozen=True):
@@ -213,5 +220,49 @@ def silent_spoke_alert(
             interval_minutes=policy.interval_minutes,
         ),
         detail=detail,
+        raised_at=iso(now),
+    )
+
+
+def recovery_alert_id(silence_alert_id: str) -> str:
+    """The id of the message that the silence `silence_alert_id` has ended."""
+    return f"recovered:{silence_alert_id}"
+
+
+def heard_before_silence(silence_alert_id: str) -> datetime | None:
+    """The last heartbeat a silence followed, from its alert id (None: never reported)."""
+    parts = silence_alert_id.split(":", 3)  # silent:ACCOUNT:REGION:(stamp|never)
+    if len(parts) != 4 or not _ISO_SECONDS.fullmatch(parts[3]):
+        return None
+    try:
+        return datetime.fromisoformat(parts[3].replace("Z", "+00:00")).astimezone(UTC)
+    except ValueError:
+        return None
+
+
+def spoke_recovered_alert(
+    *,
+    account: AccountInfo,
+    region: str,
+    silence_alert_id: str,
+    reported_at: datetime | None,
+    now: datetime,
+) -> Alert:
+    """The message that a spoke whose silence was alerted reports again.
+
+    It carries the silence's severity so that it reaches every destination the silence
+    alert reached (an account's minimum severity lets both through or neither).
+    """
+    before = heard_before_silence(silence_alert_id)
+    return Alert(
+        alert_id=recovery_alert_id(silence_alert_id),
+        kind="spoke-recovered",
+        severity=SILENT_SPOKE_SEVERITY,
+        account=account,
+        spoke=SpokeFacts(
+            region=region,
+            last_heartbeat=iso(before) if before else None,
+            reported_at=iso(reported_at) if reported_at else None,
+        ),
         raised_at=iso(now),
     )

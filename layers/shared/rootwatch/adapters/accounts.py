@@ -1,15 +1,33 @@
 """Account entries (`adapters.admin` writes them) as alerts carry them.
 
-The processor reads an account's entry with the rest of its partition, the watchdog with
-one GetItem; both make it an `AccountInfo` here.
+The processor reads an account's entry with the rest of its partition, the watchdog and
+the heartbeat function with one GetItem (`read_account`); all make it an `AccountInfo` here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from boto3.dynamodb.types import TypeDeserializer
+
+from rootwatch import keys
 from rootwatch.alerts import AccountInfo
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+
+def read_account(client: DynamoDBClient, table_name: str, account_id: str) -> AccountInfo:
+    """The account's entry (name, partner, destinations), or the bare account id."""
+    key = {name: {"S": value} for name, value in keys.account_key(account_id).items()}
+    item = client.get_item(TableName=table_name, Key=key).get("Item")
+    if item is None:
+        return account_info(account_id, None)
+    deserializer = TypeDeserializer()
+    return account_info(
+        account_id, {name: deserializer.deserialize(value) for name, value in item.items()}
+    )
 
 
 def account_info(account_id: str, entry: Mapping[str, Any] | None) -> AccountInfo:

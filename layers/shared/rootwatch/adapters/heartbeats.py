@@ -5,7 +5,12 @@ The spoke item (`keys.spoke_key` + `keys.spoke_index_keys`) holds `account_id`, 
 TTL: a spoke is forgotten `retention` after its last heartbeat. `rootwatch spokes expect`
 adds `expected`, `registered_at` and `registered_by` (`adapters.spoke_registry`); the
 watchdog adds `silent_alert_id` and `silent_alerted_at` (`adapters.spokes`), which a
-heartbeat removes.
+heartbeat removes, keeping the silence's id as `recovery_pending` until the spoke-recovered
+message is queued (`clear_recovery`).
+
+A heartbeat of a spoke that is not under an alerted silence, nearly all of them, costs one
+UpdateItem. One that ends a silence costs a second, which moves the silence's id to
+`recovery_pending` in the same write that records the heartbeat.
 """
 
 from __future__ import annotations
@@ -14,8 +19,11 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
+from msgspec import Struct
 
 from rootwatch import keys
+from rootwatch.adapters.accounts import read_account
+from rootwatch.alerts import AccountInfo
 from rootwatch.spokes import Heartbeat, HeartbeatResult
 
 if TYPE_CHECKING:
@@ -30,6 +38,39 @@ class DynamoHeartbeats:
 
     def record(self, heartbeat: Heartbeat) -> HeartbeatResult:
         """Make this heartbeat the spoke's last, unless it already has this one or a later one."""
+        newer = "(attribute_not_exists(last_heartbeat) OR last_heartbeat < :at)"
+        first = self._update(heartbeat, f"{newer} AND attribute_not_exists(silent_alert_id)")
+        if first.written:
+            return _recorded(first.item, heartbeat)
+        silence = _text(first.item, "silent_alert_id")
+        last = _text(first.item, "last_heartbeat")
+        if silence is None or (last is not None and last >= keys.iso(heartbeat.at)):
+            # This heartbeat or a later one is there already: a retry or a late delivery.
+            return _not_recorded(first.item)
+        ending = self._update(heartbeat, f"{newer} AND silent_alert_id = :silence", silence=silence)
+        # Not written: another heartbeat changed the item in between and ended the silence.
+        return _recorded(ending.item, heartbeat) if ending.written else _not_recorded(ending.item)
+
+    def account(self, account_id: str) -> AccountInfo:
+        return read_account(self._client, self._table, account_id)
+
+    def clear_recovery(self, account_id: str, region: str, silence_alert_id: str) -> None:
+        """The spoke-recovered message of `silence_alert_id` is queued: it is owed no more."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=_key(account_id, region),
+                UpdateExpression="REMOVE recovery_pending",
+                ConditionExpression="recovery_pending = :silence",
+                ExpressionAttributeValues={":silence": {"S": silence_alert_id}},
+            )
+        except ClientError as error:
+            if _code(error) != "ConditionalCheckFailedException":
+                raise
+
+    def _update(
+        self, heartbeat: Heartbeat, condition: str, *, silence: str | None = None
+    ) -> _Update:
         stamp = keys.iso(heartbeat.at)
         values: dict[str, Any] = {
             ":account": {"S": heartbeat.account_id},
@@ -44,6 +85,9 @@ class DynamoHeartbeats:
             "first_heartbeat = if_not_exists(first_heartbeat, :at)",
             f"{keys.TTL_ATTRIBUTE} = :expires",
         ]
+        if silence is not None:
+            assignments.append("recovery_pending = :silence")
+            values[":silence"] = {"S": silence}
         index_keys = keys.spoke_index_keys(
             account_id=heartbeat.account_id, region=heartbeat.region, last_heartbeat=heartbeat.at
         )
@@ -53,32 +97,64 @@ class DynamoHeartbeats:
         try:
             response = self._client.update_item(
                 TableName=self._table,
-                Key={
-                    name: {"S": value}
-                    for name, value in keys.spoke_key(
-                        heartbeat.account_id, heartbeat.region
-                    ).items()
-                },
+                Key=_key(heartbeat.account_id, heartbeat.region),
                 UpdateExpression="SET "
                 + ", ".join(assignments)
                 + " REMOVE silent_alert_id, silent_alerted_at",
                 # String order is time order for `keys.iso` stamps.
-                ConditionExpression="attribute_not_exists(last_heartbeat) OR last_heartbeat < :at",
+                ConditionExpression=condition,
                 ExpressionAttributeNames={"#region": "region"},
                 ExpressionAttributeValues=values,
                 ReturnValues="ALL_OLD",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return HeartbeatResult(recorded=False)
-            raise
-        old = response.get("Attributes") or {}
-        previous = old.get("last_heartbeat", {}).get("S")
-        return HeartbeatResult(
-            recorded=True,
-            previous=_parse(previous) if previous else None,
-            recovered_from=old.get("silent_alert_id", {}).get("S"),
-        )
+            if _code(error) != "ConditionalCheckFailedException":
+                raise
+            standing: Any = error.response.get("Item") or {}
+            return _Update(written=False, item=dict(standing))
+        return _Update(written=True, item=dict(response.get("Attributes") or {}))
+
+
+class _Update(Struct, frozen=True):
+    """A conditional write: whether it was made, and the item before it (or as it stands)."""
+
+    written: bool
+    item: dict[str, Any]
+
+
+def _recorded(before: dict[str, Any], heartbeat: Heartbeat) -> HeartbeatResult:
+    previous = _text(before, "last_heartbeat")
+    silence = _text(before, "silent_alert_id")
+    return HeartbeatResult(
+        recorded=True,
+        previous=_parse(previous) if previous else None,
+        recovered_from=silence,
+        recovery_pending=silence or _text(before, "recovery_pending"),
+        last_heartbeat=heartbeat.at,
+    )
+
+
+def _not_recorded(standing: dict[str, Any]) -> HeartbeatResult:
+    last = _text(standing, "last_heartbeat")
+    return HeartbeatResult(
+        recorded=False,
+        recovery_pending=_text(standing, "recovery_pending"),
+        last_heartbeat=_parse(last) if last else None,
+    )
+
+
+def _text(item: dict[str, Any], name: str) -> str | None:
+    value = item.get(name, {}).get("S")
+    return value if isinstance(value, str) else None
+
+
+def _key(account_id: str, region: str) -> dict[str, Any]:
+    return {name: {"S": value} for name, value in keys.spoke_key(account_id, region).items()}
+
+
+def _code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
 
 
 def _parse(stamp: str) -> datetime | None:

@@ -18,7 +18,7 @@ from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
 from rootwatch import keys
-from rootwatch.adapters.accounts import account_info
+from rootwatch.adapters.accounts import read_account
 from rootwatch.alerts import AccountInfo
 from rootwatch.spokes import SpokeState
 
@@ -139,12 +139,7 @@ class DynamoSpokes:
         return True
 
     def account(self, account_id: str) -> AccountInfo:
-        """The account's entry (name, partner, destinations), or the bare account id."""
-        response = self._client.get_item(
-            TableName=self._table, Key=_key(keys.account_key(account_id))
-        )
-        item = response.get("Item")
-        return account_info(account_id, self._plain(item) if item else None)
+        return read_account(self._client, self._table, account_id)
 
     def _plain(self, item: Mapping[str, Any]) -> dict[str, Any]:
         return {name: self._deserializer.deserialize(value) for name, value in item.items()}

@@ -108,6 +108,8 @@ def build_message(alert: Alert) -> Message:
         return _update_message(alert, severity)
     if alert.kind == "silent-spoke":
         return _silent_spoke_message(alert, severity)
+    if alert.kind == "spoke-recovered":
+        return _spoke_recovered_message(alert)
     event = alert.event
     if alert.kind == "test":
         summary = event.summary if event else "rootwatch test alert"
@@ -224,6 +226,57 @@ def _silent_spoke_message(alert: Alert, severity: str) -> Message:
         context=_context_line(alert),
         facts=tuple(facts),
         notes=tuple(notes),
+        links=(Value(f"rootwatch spokes --account {alert.account.account_id}", NAME_LIMIT),),
+        timeline=(),
+        timeline_omitted=0,
+        is_test=False,
+        compact=False,
+    )
+
+
+def _spoke_recovered_message(alert: Alert) -> Message:
+    spoke = alert.spoke
+    before = parse_time(spoke.last_heartbeat) if spoke else None
+    reported = parse_time(spoke.reported_at) if spoke else None
+    headline: Line = (Words("RESOLVED · Spoke reports again", strong=True),)
+    if spoke:
+        headline += (Words(" · "), *_region(spoke.region))
+        if before is not None and reported is not None:
+            silent_for = describe_duration((reported - before).total_seconds())
+            headline += (Words(f" after {silent_for} without a heartbeat"),)
+    facts: list[Fact] = []
+    if spoke:
+        facts.append(Fact("Region", _region(spoke.region)))
+        facts.append(
+            Fact(
+                "Silent since",
+                (Words(format_time(before) if before else "never reported before"),),
+            )
+        )
+        if reported is not None:
+            facts.append(Fact("Reported again", (Words(format_time(reported)),)))
+    window = (
+        f"from {format_time(before)} to {format_time(reported)}"
+        if before is not None and reported is not None
+        else "while it was silent"
+    )
+    notes = (
+        Fact(
+            "What to check",
+            (
+                Words(
+                    "root activity in this account and region may not have reached the hub "
+                    f"{window}: run rootwatch scan on its CloudTrail log files of that time"
+                ),
+            ),
+        ),
+    )
+    return Message(
+        icon="✅",
+        headline=headline,
+        context=_context_line(alert),
+        facts=tuple(facts),
+        notes=notes,
         links=(Value(f"rootwatch spokes --account {alert.account.account_id}", NAME_LIMIT),),
         timeline=(),
         timeline_omitted=0,

@@ -1,7 +1,10 @@
 """Heartbeats and the watchdog, written against small interfaces the adapters implement.
 
 `HeartbeatRecorder` reads the heartbeat an event carries and makes it the spoke's last
-(the store never moves it backwards).
+(the store never moves it backwards). When the spoke owes a spoke-recovered message (this
+heartbeat ended an alerted silence, or an earlier one did and its message was not queued),
+it queues the message, enriched with the account's entry, and only then clears the debt:
+a failure in between sends the same alert id again, which the delivery records absorb.
 `Watchdog` finds the spokes whose silence has not been alerted yet (`rootwatch.spokes`),
 queues one critical `silent-spoke` alert for each, enriched with the account's entry, and
 then marks the silence as alerted. An alert is queued before its mark: a run that dies in
@@ -29,6 +32,7 @@ from rootwatch.spokes import (
     parse_heartbeat,
     silences_to_report,
     silent_spoke_alert,
+    spoke_recovered_alert,
 )
 
 DEFAULT_RETENTION_DAYS = 400
@@ -36,6 +40,10 @@ DEFAULT_RETENTION_DAYS = 400
 
 class HeartbeatStore(Protocol):
     def record(self, heartbeat: Heartbeat) -> HeartbeatResult: ...
+
+    def account(self, account_id: str) -> AccountInfo: ...
+
+    def clear_recovery(self, account_id: str, region: str, silence_alert_id: str) -> None: ...
 
 
 class SpokeStore(Protocol):
@@ -92,20 +100,47 @@ class HeartbeatOutcome(Struct, frozen=True):
     heartbeat: Heartbeat | None = None
     result: HeartbeatResult | None = None
     rejected: str | None = None
+    # The spoke-recovered message queued, if one was owed.
+    recovery_alert_id: str | None = None
+
+
+class RecoveryNotQueued(Exception):
+    """The spoke-recovered message was not queued; the spoke still owes it."""
 
 
 class HeartbeatRecorder:
-    def __init__(self, store: HeartbeatStore) -> None:
+    def __init__(self, store: HeartbeatStore, alerts: AlertQueue) -> None:
         self._store = store
+        self._alerts = alerts
 
     def handle(self, event: Mapping[str, Any], *, now: datetime) -> HeartbeatOutcome:
         """Record the heartbeat an event carries; an event that is not one is rejected
-        (retrying it could not make it one)."""
+        (retrying it could not make it one). Raises `RecoveryNotQueued` when the message
+        a recovery owes could not be queued, so that the heartbeat is delivered again."""
         try:
             heartbeat = parse_heartbeat(event, now=now)
         except HeartbeatError as error:
             return HeartbeatOutcome(rejected=str(error))
-        return HeartbeatOutcome(heartbeat=heartbeat, result=self._store.record(heartbeat))
+        result = self._store.record(heartbeat)
+        silence = result.recovery_pending
+        if silence is None:
+            return HeartbeatOutcome(heartbeat=heartbeat, result=result)
+        alert = spoke_recovered_alert(
+            account=self._store.account(heartbeat.account_id),
+            region=heartbeat.region,
+            silence_alert_id=silence,
+            reported_at=result.last_heartbeat,
+            now=now,
+        )
+        if self._alerts.send_alerts([alert]):
+            raise RecoveryNotQueued(
+                f"the spoke-recovered message of {heartbeat.account_id}/{heartbeat.region} "
+                "was not queued"
+            )
+        self._store.clear_recovery(heartbeat.account_id, heartbeat.region, silence)
+        return HeartbeatOutcome(
+            heartbeat=heartbeat, result=result, recovery_alert_id=alert.alert_id
+        )
 
 
 class SilentSpoke(Struct, frozen=True):
