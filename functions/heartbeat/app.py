@@ -55,12 +55,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         "region": heartbeat.region,
         "heartbeat": iso(heartbeat.at),
     }
-    if outcome.recovery_alert_id:
+    for alert_id in outcome.recovery_alert_ids:
         metrics.add_metric(name="RecoveryAlerts", unit=MetricUnit.Count, value=1)
-        logger.info(
-            "spoke-recovered message queued",
-            extra={**spoke, "alert_id": outcome.recovery_alert_id},
-        )
+        logger.info("spoke-recovered message queued", extra={**spoke, "alert_id": alert_id})
     if not result.recorded:
         metrics.add_metric(name="HeartbeatsStale", unit=MetricUnit.Count, value=1)
         logger.info("the spoke already has this heartbeat or a later one", extra=spoke)

@@ -13,10 +13,11 @@ import pytest
 from boto3.dynamodb.types import TypeDeserializer
 from moto import mock_aws
 from rootwatch import keys
+from rootwatch.adapters.heartbeats import DynamoHeartbeats
 from rootwatch.adapters.spoke_registry import SpokeRegistry
 from rootwatch.adapters.spokes import DynamoSpokes
 from rootwatch.alerts import Alert
-from rootwatch.spokes import silence_alert_id
+from rootwatch.spokes import Heartbeat, HeartbeatResult, silence_alert_id
 
 from tests.support.handlers import LambdaContext, load_handler
 from tests.support.tables import create_audit_table
@@ -76,6 +77,11 @@ def table(monkeypatch: pytest.MonkeyPatch) -> Iterator[Table]:
 def _recent(minutes_ago: int) -> datetime:
     moment = datetime.now(UTC) - timedelta(minutes=minutes_ago)
     return moment.replace(microsecond=0)
+
+
+def heartbeat_at(at: datetime, region: str = "eu-west-1") -> Heartbeat:
+    rule = f"arn:aws:events:{region}:{ACME}:rule/rootwatch-heartbeat"
+    return Heartbeat(account_id=ACME, region=region, at=at, rule_arn=rule)
 
 
 def heartbeat(at: datetime, *, account: str = ACME, region: str = "eu-west-1") -> dict[str, Any]:
@@ -229,7 +235,7 @@ def test_a_recovery_the_queue_refused_is_sent_when_lambda_retries_the_heartbeat(
     with pytest.raises(Exception, match=r"NonExistentQueue|not queued"):
         app.lambda_handler(back, CONTEXT)
     item = table.spoke(ACME, "eu-west-1")
-    assert item is not None and item["recovery_pending"] == silence
+    assert item is not None and item["recovery_pending"] == {silence}
     assert item["last_heartbeat"] == back["time"]
 
     monkeypatch.setenv("NOTIFY_QUEUE_URL", table.notify_queue_url)
@@ -241,6 +247,60 @@ def test_a_recovery_the_queue_refused_is_sent_when_lambda_retries_the_heartbeat(
     item = table.spoke(ACME, "eu-west-1")
     assert item is not None and "recovery_pending" not in item
     assert emitted(capsys.readouterr().out) == {"HeartbeatsStale": 1, "RecoveryAlerts": 1}
+
+
+def test_two_heartbeats_ending_one_silence_at_once_leave_the_newer_last(table: Table) -> None:
+    silence = _silence(table, _recent(120))
+    newer, older = heartbeat_at(_recent(1)), heartbeat_at(_recent(16))
+    first_client = boto3.client("dynamodb")
+    retention = timedelta(days=RETENTION_DAYS)
+    store = DynamoHeartbeats(first_client, table.name, retention)
+    other = DynamoHeartbeats(boto3.client("dynamodb"), table.name, retention)
+    others: list[HeartbeatResult] = []
+
+    def the_other_lands_in_between(**_: Any) -> None:
+        if not others:
+            others.append(other.record(older))
+
+    # After the newer heartbeat's first write fails on the silence, the older one ends it.
+    first_client.meta.events.register("after-call.dynamodb.UpdateItem", the_other_lands_in_between)
+    result = store.record(newer)
+    (other_result,) = others
+    assert other_result.recorded and other_result.recovered_from == silence
+    assert result.recorded and result.recovery_pending == (silence,)
+    item = table.spoke(ACME, "eu-west-1")
+    assert item is not None and item["last_heartbeat"] == keys.iso(newer.at)
+
+
+def test_a_heartbeat_between_the_watchdogs_read_and_its_mark_still_gets_its_recovery(
+    table: Table,
+) -> None:
+    app.lambda_handler(heartbeat(_recent(120)), CONTEXT)
+    spokes = DynamoSpokes(table.dynamodb, table.name)
+    (stale,) = spokes.every()
+    app.lambda_handler(heartbeat(_recent(2)), CONTEXT)  # the spoke reports again
+    alert_id = silence_alert_id(stale)
+    assert spokes.mark_alerted(stale, alert_id, at=_recent(1)) is False
+    item = table.spoke(ACME, "eu-west-1")
+    assert item is not None and "silent_alert_id" not in item
+    assert item["recovery_pending"] == {alert_id}
+
+    app.lambda_handler(heartbeat(_recent(0)), CONTEXT)
+    assert [alert.alert_id for alert in table.alerts()] == [f"recovered:{alert_id}"]
+    item = table.spoke(ACME, "eu-west-1")
+    assert item is not None and "recovery_pending" not in item
+
+
+def test_a_forgotten_spoke_is_not_made_again_by_a_late_mark(table: Table) -> None:
+    app.lambda_handler(heartbeat(_recent(120)), CONTEXT)
+    spokes = DynamoSpokes(table.dynamodb, table.name)
+    (stale,) = spokes.every()
+    table.dynamodb.delete_item(
+        TableName=table.name,
+        Key={k: {"S": v} for k, v in keys.spoke_key(ACME, "eu-west-1").items()},
+    )
+    assert spokes.mark_alerted(stale, silence_alert_id(stale), at=_recent(1)) is False
+    assert table.spoke(ACME, "eu-west-1") is None
 
 
 def test_a_spoke_expected_and_silent_before_its_first_heartbeat_recovers_too(

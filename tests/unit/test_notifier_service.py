@@ -11,6 +11,7 @@ import pytest
 from rootwatch.adapters.queues import DeadLetter
 from rootwatch.alerts import Alert
 from rootwatch.render.email import RenderedEmail, render_email
+from rootwatch.render.slack import render_slack
 from rootwatch.routing import Destination, RoutingPolicy
 from rootwatch.services.notifying import (
     DeadLetterNotSent,
@@ -23,7 +24,7 @@ from rootwatch.services.notifying import (
     parse_alert,
 )
 
-from tests.support.alerts import FIRST
+from tests.support.alerts import FIRST, with_attacker_text
 
 OPS = "rootwatch/slack/ops"
 ACME = "rootwatch/slack/acme"
@@ -358,8 +359,8 @@ def test_records_that_cannot_be_read_fail_the_message_until_the_last_receive() -
 @pytest.mark.parametrize(
     ("body", "reason"),
     [
-        ("not json", "malformed alert: JSON is malformed"),
-        ("[1, 2]", "malformed alert: Expected `object`, got `array`"),
+        ("not json", "malformed alert: body is not JSON (Expecting value"),
+        ("[1, 2]", "malformed alert: body is not a JSON object"),
         ('{"alert_id": "a"}', "malformed alert: Object missing required field `kind`"),
         (
             json.dumps({**FIRST.to_dict(), "kind": "party"}),
@@ -387,6 +388,18 @@ def test_a_message_that_is_not_an_alert_goes_to_the_dlq_with_why(body: str, reas
     assert world.dead_letters.letters[0][0] == body
     assert world.dead_letters.letters[0][1].startswith(reason)
     assert world.slack.posts == []
+
+
+def test_characters_utf8_or_sqs_cannot_carry_travel_escaped() -> None:
+    agent = "Mozilla/5.0 \ud800\uffff\ufffe"
+    alert = with_attacker_text(agent)
+    body = alert.to_json()
+    assert body.isascii()
+    assert Alert.from_json(body) == alert
+    world = World()
+    assert world.handle(body=body).disposition == "delivered"
+    shown = json.dumps(render_slack(Alert.from_json(body)), ensure_ascii=False)
+    assert "Mozilla/5.0" in shown and "\ud800" not in shown
 
 
 def test_fields_a_newer_processor_adds_do_not_stop_delivery() -> None:

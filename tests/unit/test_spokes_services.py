@@ -168,7 +168,7 @@ class FakeHeartbeats:
         self.recorded: list[Heartbeat] = []
         self.last: dict[tuple[str, str], datetime] = {}
         self.silences: dict[tuple[str, str], str] = {}
-        self.owed: dict[tuple[str, str], str] = {}
+        self.owed: dict[tuple[str, str], set[str]] = {}
         self.accounts = {ACME: AccountInfo(account_id=ACME, name="Acme payer")}
 
     def record(self, heartbeat: Heartbeat) -> HeartbeatResult:
@@ -176,27 +176,32 @@ class FakeHeartbeats:
         last = self.last.get(spoke)
         if last is not None and last >= heartbeat.at:
             return HeartbeatResult(
-                recorded=False, recovery_pending=self.owed.get(spoke), last_heartbeat=last
+                recorded=False, recovery_pending=self._owed(spoke), last_heartbeat=last
             )
         self.recorded.append(heartbeat)
         self.last[spoke] = heartbeat.at
         silence = self.silences.pop(spoke, None)
         if silence is not None:
-            self.owed[spoke] = silence
+            self.owed.setdefault(spoke, set()).add(silence)
         return HeartbeatResult(
             recorded=True,
             previous=last,
             recovered_from=silence,
-            recovery_pending=self.owed.get(spoke),
+            recovery_pending=self._owed(spoke),
             last_heartbeat=heartbeat.at,
         )
+
+    def _owed(self, spoke: tuple[str, str]) -> tuple[str, ...]:
+        return tuple(sorted(self.owed.get(spoke, ())))
 
     def account(self, account_id: str) -> AccountInfo:
         return self.accounts.get(account_id, AccountInfo(account_id=account_id))
 
     def clear_recovery(self, account_id: str, region: str, silence_alert_id: str) -> None:
-        if self.owed.get((account_id, region)) == silence_alert_id:
-            del self.owed[(account_id, region)]
+        owed = self.owed.get((account_id, region), set())
+        owed.discard(silence_alert_id)
+        if not owed:
+            self.owed.pop((account_id, region), None)
 
 
 def heartbeat_event(at: str, region: str = "eu-west-1") -> dict[str, object]:
@@ -216,7 +221,7 @@ def test_the_recorder_records_heartbeats_and_rejects_other_events() -> None:
     outcome = recorder.handle(event, now=NOW)
     assert outcome.rejected is None
     assert outcome.result is not None and outcome.result.recorded
-    assert outcome.recovery_alert_id is None
+    assert outcome.recovery_alert_ids == ()
     assert [(h.account_id, h.region) for h in store.recorded] == [(ACME, "eu-west-1")]
     rejected = recorder.handle({**event, "source": "aws.s3"}, now=NOW)
     assert rejected.heartbeat is None and rejected.result is None
@@ -236,7 +241,8 @@ def test_the_heartbeat_that_ends_an_alerted_silence_sends_one_recovery() -> None
 
     outcome = recorder.handle(heartbeat_event("2026-11-28T14:45:00Z"), now=NOW)
     (alert,) = queue.sent
-    assert outcome.recovery_alert_id == alert.alert_id == f"recovered:{SILENCE}"
+    assert outcome.recovery_alert_ids == (alert.alert_id,)
+    assert alert.alert_id == f"recovered:{SILENCE}"
     assert (alert.kind, alert.severity) == ("spoke-recovered", "critical")
     assert alert.account.name == "Acme payer"
     assert alert.spoke is not None
@@ -260,17 +266,31 @@ def test_a_recovery_not_queued_is_sent_when_the_heartbeat_comes_again() -> None:
 
     with pytest.raises(RecoveryNotQueued):
         recorder.handle(event, now=NOW)
-    assert queue.sent == [] and store.owed == {(ACME, "eu-west-1"): SILENCE}
+    assert queue.sent == [] and store.owed == {(ACME, "eu-west-1"): {SILENCE}}
 
     # Lambda delivers the same heartbeat again: recorded already, but the message is owed.
     queue.refuse.clear()
     again = recorder.handle(event, now=NOW)
     assert again.result is not None and not again.result.recorded
-    assert again.recovery_alert_id == f"recovered:{SILENCE}"
+    assert again.recovery_alert_ids == (f"recovered:{SILENCE}",)
     assert [alert.alert_id for alert in queue.sent] == [f"recovered:{SILENCE}"]
     assert queue.sent[0].spoke is not None
     assert queue.sent[0].spoke.reported_at == "2026-11-28T14:45:00Z"
     assert store.owed == {}
+
+
+def test_every_silence_still_owed_is_answered_and_only_the_queued_ones_cleared() -> None:
+    earlier = f"silent:{ACME}:eu-west-1:2026-11-27T08:00:00Z"
+    store = FakeHeartbeats()
+    store.owed[(ACME, "eu-west-1")] = {earlier}
+    store.silences[(ACME, "eu-west-1")] = SILENCE
+    queue = FakeQueue(refuse={f"recovered:{earlier}"})
+    recorder = HeartbeatRecorder(store, queue)
+
+    with pytest.raises(RecoveryNotQueued, match="1 spoke-recovered messages"):
+        recorder.handle(heartbeat_event("2026-11-28T14:45:00Z"), now=NOW)
+    assert [alert.alert_id for alert in queue.sent] == [f"recovered:{SILENCE}"]
+    assert store.owed == {(ACME, "eu-west-1"): {earlier}}
 
 
 def test_settings_come_from_the_template_environment() -> None:

@@ -7,11 +7,11 @@ retried by SQS, or enqueued again after a processor crash, maps to the same deli
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any, Literal, cast
 
 import msgspec
-import msgspec.json
 from msgspec import Struct, field
 
 AlertKind = Literal["first", "escalation", "update", "silent-spoke", "spoke-recovered", "test"]
@@ -117,9 +117,18 @@ class Alert(Struct, frozen=True):
         return msgspec.convert(data, cls)
 
     def to_json(self) -> str:
-        return msgspec.json.encode(self).decode()
+        # ASCII with escapes: an attacker's lone surrogate or U+FFFF in a user agent must not
+        # stop the alert (UTF-8 cannot carry the one, SQS refuses the other).
+        return json.dumps(self.to_dict(), separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Alert:
-        """The alert in `text`; msgspec.DecodeError (a ValueError) says what is wrong."""
-        return msgspec.json.decode(text, type=cls)
+        """The alert in `text`; ValueError (msgspec.ValidationError for a field) says what is
+        wrong."""
+        try:
+            data = json.loads(text)
+        except ValueError as error:
+            raise ValueError(f"body is not JSON ({error})") from None
+        if not isinstance(data, dict):
+            raise ValueError("body is not a JSON object")
+        return cls.from_dict(data)

@@ -122,9 +122,10 @@ class HeartbeatResult(Struct, frozen=True):
     recorded: bool
     previous: datetime | None = None
     recovered_from: str | None = None
-    # The silence whose spoke-recovered message is still owed (this one, or an earlier one
-    # whose message was not queued), and the spoke's last heartbeat as it now stands.
-    recovery_pending: str | None = None
+    # The silences whose spoke-recovered messages are still owed (the one this heartbeat
+    # ended, or earlier ones whose messages were not queued), and the spoke's last
+    # heartbeat as it now stands.
+    recovery_pending: tuple[str, ...] = ()
     last_heartbeat: datetime | None = None
 
 

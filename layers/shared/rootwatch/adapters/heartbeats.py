@@ -5,8 +5,8 @@ The spoke item (`keys.spoke_key` + `keys.spoke_index_keys`) holds `account_id`, 
 TTL: a spoke is forgotten `retention` after its last heartbeat. `rootwatch spokes expect`
 adds `expected`, `registered_at` and `registered_by` (`adapters.spoke_registry`); the
 watchdog adds `silent_alert_id` and `silent_alerted_at` (`adapters.spokes`), which a
-heartbeat removes, keeping the silence's id as `recovery_pending` until the spoke-recovered
-message is queued (`clear_recovery`).
+heartbeat removes, adding the silence's id to the string set `recovery_pending` until the
+spoke-recovered message is queued (`clear_recovery`).
 
 A heartbeat of a spoke that is not under an alerted silence, nearly all of them, costs one
 UpdateItem. One that ends a silence costs a second, which moves the silence's id to
@@ -29,6 +29,13 @@ from rootwatch.spokes import Heartbeat, HeartbeatResult
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
+# Conditional writes tried before giving up on an item that keeps changing under them.
+_ATTEMPTS = 3
+
+
+class HeartbeatNotRecorded(Exception):
+    """The spoke item changed under every attempt; Lambda should deliver the heartbeat again."""
+
 
 class DynamoHeartbeats:
     def __init__(self, client: DynamoDBClient, table_name: str, retention: timedelta) -> None:
@@ -39,17 +46,26 @@ class DynamoHeartbeats:
     def record(self, heartbeat: Heartbeat) -> HeartbeatResult:
         """Make this heartbeat the spoke's last, unless it already has this one or a later one."""
         newer = "(attribute_not_exists(last_heartbeat) OR last_heartbeat < :at)"
-        first = self._update(heartbeat, f"{newer} AND attribute_not_exists(silent_alert_id)")
-        if first.written:
-            return _recorded(first.item, heartbeat)
-        silence = _text(first.item, "silent_alert_id")
-        last = _text(first.item, "last_heartbeat")
-        if silence is None or (last is not None and last >= keys.iso(heartbeat.at)):
-            # This heartbeat or a later one is there already: a retry or a late delivery.
-            return _not_recorded(first.item)
-        ending = self._update(heartbeat, f"{newer} AND silent_alert_id = :silence", silence=silence)
-        # Not written: another heartbeat changed the item in between and ended the silence.
-        return _recorded(ending.item, heartbeat) if ending.written else _not_recorded(ending.item)
+        for _ in range(_ATTEMPTS):
+            plain = self._update(heartbeat, f"{newer} AND attribute_not_exists(silent_alert_id)")
+            if plain.written:
+                return _recorded(plain.item, heartbeat)
+            last = _text(plain.item, "last_heartbeat")
+            if last is not None and last >= keys.iso(heartbeat.at):
+                # This heartbeat or a later one is there already: a retry or a late delivery.
+                return _not_recorded(plain.item)
+            silence = _text(plain.item, "silent_alert_id")
+            if silence is None:
+                continue
+            ending = self._update(
+                heartbeat, f"{newer} AND silent_alert_id = :silence", silence=silence
+            )
+            if ending.written:
+                return _recorded(ending.item, heartbeat)
+            # Another heartbeat or the watchdog changed the item in between: look again.
+        raise HeartbeatNotRecorded(
+            f"the spoke item of {heartbeat.account_id}/{heartbeat.region} kept changing"
+        )
 
     def account(self, account_id: str) -> AccountInfo:
         return read_account(self._client, self._table, account_id)
@@ -60,9 +76,10 @@ class DynamoHeartbeats:
             self._client.update_item(
                 TableName=self._table,
                 Key=_key(account_id, region),
-                UpdateExpression="REMOVE recovery_pending",
-                ConditionExpression="recovery_pending = :silence",
-                ExpressionAttributeValues={":silence": {"S": silence_alert_id}},
+                UpdateExpression="DELETE recovery_pending :silence",
+                # A spoke forgotten meanwhile is not made again.
+                ConditionExpression="attribute_exists(account_id)",
+                ExpressionAttributeValues={":silence": {"SS": [silence_alert_id]}},
             )
         except ClientError as error:
             if _code(error) != "ConditionalCheckFailedException":
@@ -85,9 +102,11 @@ class DynamoHeartbeats:
             "first_heartbeat = if_not_exists(first_heartbeat, :at)",
             f"{keys.TTL_ATTRIBUTE} = :expires",
         ]
+        ending = ""
         if silence is not None:
-            assignments.append("recovery_pending = :silence")
+            ending = " ADD recovery_pending :owed"
             values[":silence"] = {"S": silence}
+            values[":owed"] = {"SS": [silence]}
         index_keys = keys.spoke_index_keys(
             account_id=heartbeat.account_id, region=heartbeat.region, last_heartbeat=heartbeat.at
         )
@@ -100,7 +119,8 @@ class DynamoHeartbeats:
                 Key=_key(heartbeat.account_id, heartbeat.region),
                 UpdateExpression="SET "
                 + ", ".join(assignments)
-                + " REMOVE silent_alert_id, silent_alerted_at",
+                + " REMOVE silent_alert_id, silent_alerted_at"
+                + ending,
                 # String order is time order for `keys.iso` stamps.
                 ConditionExpression=condition,
                 ExpressionAttributeNames={"#region": "region"},
@@ -126,11 +146,14 @@ class _Update(Struct, frozen=True):
 def _recorded(before: dict[str, Any], heartbeat: Heartbeat) -> HeartbeatResult:
     previous = _text(before, "last_heartbeat")
     silence = _text(before, "silent_alert_id")
+    owed = set(_texts(before, "recovery_pending"))
+    if silence is not None:
+        owed.add(silence)
     return HeartbeatResult(
         recorded=True,
         previous=_parse(previous) if previous else None,
         recovered_from=silence,
-        recovery_pending=silence or _text(before, "recovery_pending"),
+        recovery_pending=tuple(sorted(owed)),
         last_heartbeat=heartbeat.at,
     )
 
@@ -139,7 +162,7 @@ def _not_recorded(standing: dict[str, Any]) -> HeartbeatResult:
     last = _text(standing, "last_heartbeat")
     return HeartbeatResult(
         recorded=False,
-        recovery_pending=_text(standing, "recovery_pending"),
+        recovery_pending=_texts(standing, "recovery_pending"),
         last_heartbeat=_parse(last) if last else None,
     )
 
@@ -147,6 +170,11 @@ def _not_recorded(standing: dict[str, Any]) -> HeartbeatResult:
 def _text(item: dict[str, Any], name: str) -> str | None:
     value = item.get(name, {}).get("S")
     return value if isinstance(value, str) else None
+
+
+def _texts(item: dict[str, Any], name: str) -> tuple[str, ...]:
+    values = item.get(name, {}).get("SS")
+    return tuple(sorted(str(value) for value in values)) if isinstance(values, list) else ()
 
 
 def _key(account_id: str, region: str) -> dict[str, Any]:

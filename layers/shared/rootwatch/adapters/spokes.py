@@ -114,29 +114,48 @@ class DynamoSpokes:
     # --- the watchdog's marks and enrichment ----------------------------------------------
 
     def mark_alerted(self, spoke: SpokeState, alert_id: str, *, at: datetime) -> bool:
-        """Record that the spoke's silence was alerted, unless a heartbeat came meanwhile
-        (or the spoke was forgotten); True when marked."""
+        """Record that the spoke's silence was alerted; True when marked.
+
+        A heartbeat that came after the watchdog read the spoke has already ended the
+        silence it alerted: the silence is then added to the spoke's owed spoke-recovered
+        messages (`recovery_pending`), which its next heartbeat sends. A spoke forgotten
+        meanwhile is left alone.
+        """
         seen = keys.spoke_index_keys(
             account_id=spoke.account_id, region=spoke.region, last_heartbeat=spoke.last_heartbeat
         )["gsi2sk"]
+        names = {"#sk": keys.INDEXES["gsi2"][1]}
+        key = _key(keys.spoke_key(spoke.account_id, spoke.region))
         try:
             self._client.update_item(
                 TableName=self._table,
-                Key=_key(keys.spoke_key(spoke.account_id, spoke.region)),
+                Key=key,
                 UpdateExpression="SET silent_alert_id = :alert, silent_alerted_at = :at",
                 ConditionExpression="#sk = :seen",
-                ExpressionAttributeNames={"#sk": keys.INDEXES["gsi2"][1]},
+                ExpressionAttributeNames=names,
                 ExpressionAttributeValues={
                     ":alert": {"S": alert_id},
                     ":at": {"S": keys.iso(at)},
                     ":seen": {"S": seen},
                 },
             )
+            return True
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=key,
+                UpdateExpression="ADD recovery_pending :owed",
+                ConditionExpression="attribute_exists(last_heartbeat) AND #sk <> :seen",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues={":owed": {"SS": [alert_id]}, ":seen": {"S": seen}},
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+        return False
 
     def account(self, account_id: str) -> AccountInfo:
         return read_account(self._client, self._table, account_id)

@@ -100,8 +100,8 @@ class HeartbeatOutcome(Struct, frozen=True):
     heartbeat: Heartbeat | None = None
     result: HeartbeatResult | None = None
     rejected: str | None = None
-    # The spoke-recovered message queued, if one was owed.
-    recovery_alert_id: str | None = None
+    # The spoke-recovered messages queued, if any were owed.
+    recovery_alert_ids: tuple[str, ...] = ()
 
 
 class RecoveryNotQueued(Exception):
@@ -122,24 +122,32 @@ class HeartbeatRecorder:
         except HeartbeatError as error:
             return HeartbeatOutcome(rejected=str(error))
         result = self._store.record(heartbeat)
-        silence = result.recovery_pending
-        if silence is None:
+        if not result.recovery_pending:
             return HeartbeatOutcome(heartbeat=heartbeat, result=result)
-        alert = spoke_recovered_alert(
-            account=self._store.account(heartbeat.account_id),
-            region=heartbeat.region,
-            silence_alert_id=silence,
-            reported_at=result.last_heartbeat,
-            now=now,
-        )
-        if self._alerts.send_alerts([alert]):
-            raise RecoveryNotQueued(
-                f"the spoke-recovered message of {heartbeat.account_id}/{heartbeat.region} "
-                "was not queued"
+        account = self._store.account(heartbeat.account_id)
+        alerts = {
+            silence: spoke_recovered_alert(
+                account=account,
+                region=heartbeat.region,
+                silence_alert_id=silence,
+                reported_at=result.last_heartbeat,
+                now=now,
             )
-        self._store.clear_recovery(heartbeat.account_id, heartbeat.region, silence)
+            for silence in result.recovery_pending
+        }
+        refused = self._alerts.send_alerts(list(alerts.values()))
+        for silence, alert in alerts.items():
+            if alert.alert_id not in refused:
+                self._store.clear_recovery(heartbeat.account_id, heartbeat.region, silence)
+        if refused:
+            raise RecoveryNotQueued(
+                f"{len(refused)} spoke-recovered messages of "
+                f"{heartbeat.account_id}/{heartbeat.region} were not queued"
+            )
         return HeartbeatOutcome(
-            heartbeat=heartbeat, result=result, recovery_alert_id=alert.alert_id
+            heartbeat=heartbeat,
+            result=result,
+            recovery_alert_ids=tuple(alert.alert_id for alert in alerts.values()),
         )
 
 
