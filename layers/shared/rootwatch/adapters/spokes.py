@@ -126,36 +126,38 @@ class DynamoSpokes:
         )["gsi2sk"]
         names = {"#sk": keys.INDEXES["gsi2"][1]}
         key = _key(keys.spoke_key(spoke.account_id, spoke.region))
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=key,
-                UpdateExpression="SET silent_alert_id = :alert, silent_alerted_at = :at",
-                ConditionExpression="#sk = :seen",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues={
-                    ":alert": {"S": alert_id},
-                    ":at": {"S": keys.iso(at)},
-                    ":seen": {"S": seen},
-                },
-            )
+        if self._update_if(
+            TableName=self._table,
+            Key=key,
+            UpdateExpression="SET silent_alert_id = :alert, silent_alerted_at = :at",
+            ConditionExpression="#sk = :seen",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues={
+                ":alert": {"S": alert_id},
+                ":at": {"S": keys.iso(at)},
+                ":seen": {"S": seen},
+            },
+        ):
             return True
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                raise
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=key,
-                UpdateExpression="ADD recovery_pending :owed",
-                ConditionExpression="attribute_exists(last_heartbeat) AND #sk <> :seen",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues={":owed": {"SS": [alert_id]}, ":seen": {"S": seen}},
-            )
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                raise
+        self._update_if(
+            TableName=self._table,
+            Key=key,
+            UpdateExpression="ADD recovery_pending :owed",
+            ConditionExpression="attribute_exists(last_heartbeat) AND #sk <> :seen",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues={":owed": {"SS": [alert_id]}, ":seen": {"S": seen}},
+        )
         return False
+
+    def _update_if(self, **request: Any) -> bool:
+        """A conditional UpdateItem; False when its condition did not hold."""
+        try:
+            self._client.update_item(**request)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
 
     def account(self, account_id: str) -> AccountInfo:
         return read_account(self._client, self._table, account_id)
