@@ -23,6 +23,7 @@ from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import ClientError
 
 from rootwatch import keys
+from rootwatch.adapters.errors import condition_failed
 from rootwatch.model import PlannedWindow
 
 if TYPE_CHECKING:
@@ -119,7 +120,7 @@ class AuditAdmin:
                 ExpressionAttributeNames={"#pk": keys.PK},
             )
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if condition_failed(error):
                 raise WindowConflictError(f"window {window.window_id} already exists") from error
             raise
 
@@ -159,7 +160,7 @@ class AuditAdmin:
                 ExpressionAttributeValues=values,
             )
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if condition_failed(error):
                 raise WindowConflictError(
                     f"window {window.window_id} changed meanwhile; list it again"
                 ) from error

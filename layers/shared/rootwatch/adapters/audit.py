@@ -49,6 +49,7 @@ from msgspec import Struct
 
 from rootwatch import keys
 from rootwatch.adapters.accounts import account_info
+from rootwatch.adapters.errors import condition_failed, error_code
 from rootwatch.alerts import AccountInfo, Alert, TimelineEntry
 from rootwatch.incidents import AssumeRootGrant, Incident, SourceIpSighting
 from rootwatch.model import PlannedWindow, Severity, repr_without
@@ -232,7 +233,7 @@ class DynamoAuditStore:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as error:
-            if _error_code(error) != "ConditionalCheckFailedException":
+            if not condition_failed(error):
                 raise
             existing: Any = error.response.get("Item")
             if not isinstance(existing, Mapping) or not existing:
@@ -260,7 +261,7 @@ class DynamoAuditStore:
                 ReturnValues="ALL_NEW",
             )
         except ClientError as error:
-            if _error_code(error) == "ConditionalCheckFailedException":
+            if condition_failed(error):
                 return None
             raise
         return self._stored(response["Attributes"])
@@ -420,7 +421,7 @@ class DynamoAuditStore:
                 ClientRequestToken=_request_token(step),
             )
         except ClientError as error:
-            if _error_code(error) != "TransactionCanceledException":
+            if error_code(error) != "TransactionCanceledException":
                 raise
             cancellations: Any = error.response.get("CancellationReasons") or []
             reasons = [str(reason.get("Code")) for reason in cancellations]
@@ -462,7 +463,7 @@ class DynamoAuditStore:
                     },
                 )
             except ClientError as error:
-                if _error_code(error) != "ConditionalCheckFailedException":
+                if not condition_failed(error):
                     raise
 
     def _put_all(self, items: Sequence[Mapping[str, Any]]) -> None:
@@ -721,10 +722,6 @@ def _timeline_entry(entry: TimelineEntry) -> dict[str, Any]:
         "outcome": entry.outcome,
         "event_id": entry.event_id,
     }
-
-
-def _error_code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))
 
 
 def _state(value: Any) -> EventState:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from botocore.exceptions import ClientError
 
 from rootwatch import keys
+from rootwatch.adapters.errors import condition_failed
 from rootwatch.alerts import Alert
 from rootwatch.routing import Destination
 
@@ -103,5 +104,5 @@ class DeliveryRecords:
             )
         except ClientError as error:
             # Already delivered there (by an earlier or a concurrent receive): keep that.
-            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            if not condition_failed(error):
                 raise

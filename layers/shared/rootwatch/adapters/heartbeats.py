@@ -23,6 +23,7 @@ from msgspec import Struct
 
 from rootwatch import keys
 from rootwatch.adapters.accounts import read_account
+from rootwatch.adapters.errors import condition_failed
 from rootwatch.alerts import AccountInfo
 from rootwatch.spokes import Heartbeat, HeartbeatResult
 
@@ -82,7 +83,7 @@ class DynamoHeartbeats:
                 ExpressionAttributeValues={":silence": {"SS": [silence_alert_id]}},
             )
         except ClientError as error:
-            if _code(error) != "ConditionalCheckFailedException":
+            if not condition_failed(error):
                 raise
 
     def _update(
@@ -129,7 +130,7 @@ class DynamoHeartbeats:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as error:
-            if _code(error) != "ConditionalCheckFailedException":
+            if not condition_failed(error):
                 raise
             standing: Any = error.response.get("Item") or {}
             return _Update(written=False, item=dict(standing))
@@ -179,10 +180,6 @@ def _texts(item: dict[str, Any], name: str) -> tuple[str, ...]:
 
 def _key(account_id: str, region: str) -> dict[str, Any]:
     return {name: {"S": value} for name, value in keys.spoke_key(account_id, region).items()}
-
-
-def _code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))
 
 
 def _parse(stamp: str) -> datetime | None:

@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 
 from rootwatch import keys
 from rootwatch.adapters.accounts import read_account
+from rootwatch.adapters.errors import condition_failed
 from rootwatch.alerts import AccountInfo
 from rootwatch.spokes import SpokeState
 
@@ -154,7 +155,7 @@ class DynamoSpokes:
         try:
             self._client.update_item(**request)
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            if not condition_failed(error):
                 raise
             return False
         return True
