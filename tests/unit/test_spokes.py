@@ -120,6 +120,7 @@ def test_other_partitions_are_heartbeats_too() -> None:
         ({"time": None}, "not an ISO 8601 UTC time"),
         ({"time": "yesterday"}, "not an ISO 8601 UTC time"),
         ({"time": "2026-11-28T14:15:00+02:00"}, "not an ISO 8601 UTC time"),
+        ({"time": "2026-13-45T99:00:00Z"}, "not a date and time"),
         ({"time": "2026-11-28T15:06:00Z"}, "ahead of the hub's clock"),
     ],
 )

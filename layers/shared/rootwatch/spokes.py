@@ -101,7 +101,10 @@ def spoke_of_heartbeat_rule(arn: str) -> tuple[str, str] | None:
 def _event_time(value: Any) -> datetime:
     if not isinstance(value, str) or not _ISO_SECONDS.fullmatch(value):
         raise HeartbeatError(f"time {_quoted(value)} is not an ISO 8601 UTC time")
-    moment = datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+    except ValueError:
+        raise HeartbeatError(f"time {_quoted(value)} is not a date and time") from None
     # Keys hold whole seconds; a fraction would make equal heartbeats look different.
     return moment.replace(microsecond=0)
 
@@ -233,11 +236,9 @@ def recovery_alert_id(silence_alert_id: str) -> str:
 def heard_before_silence(silence_alert_id: str) -> datetime | None:
     """The last heartbeat a silence followed, from its alert id (None: never reported)."""
     parts = silence_alert_id.split(":", 3)  # silent:ACCOUNT:REGION:(stamp|never)
-    if len(parts) != 4 or not _ISO_SECONDS.fullmatch(parts[3]):
-        return None
     try:
-        return datetime.fromisoformat(parts[3].replace("Z", "+00:00")).astimezone(UTC)
-    except ValueError:
+        return _event_time(parts[3]) if len(parts) == 4 else None
+    except HeartbeatError:
         return None
 
 
